@@ -1,0 +1,27 @@
+"""HMU Studio entry point.
+
+The Gradio app (original vs unlearned, side by side) is not built yet; until it is, this prints
+what the installed project can already do, so ``python app.py`` works on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from hmu_demo import __version__
+from hmu_demo.data.synth.actions import SAFE_ACTIONS, VIOLENT_ACTIONS
+
+
+def main() -> int:
+    print(f"HMU Studio {__version__}: the web app is not built yet. What works today:")
+    print(f"  SynthMotion corpus: {len(VIOLENT_ACTIONS)} violent and {len(SAFE_ACTIONS)} safe actions")
+    print("    python -m hmu_demo.data.synth --out data/synthmotion")
+    print("    python -m hmu_demo.data.synth.validate data/synthmotion")
+    print("    python -m hmu_demo.data.synth.preview data/synthmotion 000000 --out clip.png")
+    print("  forget/retain splits:")
+    print("    python -m hmu_demo.data.splits --data data/synthmotion --concept violence --json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

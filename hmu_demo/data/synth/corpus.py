@@ -1,0 +1,134 @@
+"""Write a SynthMotion corpus as a complete HumanML3D-layout folder.
+
+Clips are generated in worker processes (each from its own (seed, index) generator, so the
+result does not depend on the number of workers), written to ``DIR.partial`` and moved into
+place only when everything is there: an interrupted build never leaves a half corpus that looks
+complete. ``corpus.json`` records how the corpus was made so callers can reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hmu_demo.data.captions import format_caption_line
+from hmu_demo.data.synth.compose import generate_clip
+from hmu_demo.motion.normalization import dataset_statistics
+
+CORPUS_VERSION = 1
+DEFAULT_SIZE = 6000
+DEFAULT_SEED = 0
+DEFAULT_VIOLENT_SHARE = 0.10
+SPLIT_SHARES = {"train": 0.80, "val": 0.05, "test": 0.15}  # HumanML3D's proportions
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """What determines a corpus: same spec -> byte-identical files."""
+
+    size: int = DEFAULT_SIZE
+    seed: int = DEFAULT_SEED
+    violent_share: float = DEFAULT_VIOLENT_SHARE
+    version: int = CORPUS_VERSION
+
+
+def clip_id(index: int) -> str:
+    return f"{index:06d}"
+
+
+def _write_chunk(args: tuple[Path, CorpusSpec, list[int]]) -> list[str]:
+    """Generate and write clips; returns their label lines (JSON)."""
+    root, spec, indices = args
+    lines = []
+    for index in indices:
+        clip = generate_clip(spec.seed, index, spec.violent_share)
+        name = clip_id(index)
+        np.save(root / "new_joint_vecs" / f"{name}.npy", clip.features)
+        np.save(root / "new_joints" / f"{name}.npy", clip.joints)
+        text = "\n".join(format_caption_line(c) for c in clip.captions) + "\n"
+        (root / "texts" / f"{name}.txt").write_text(text, encoding="utf-8")
+        lines.append(json.dumps(clip.label(name), sort_keys=True))
+    return lines
+
+
+def split_ids(spec: CorpusSpec) -> dict[str, list[str]]:
+    """Random train/val/test assignment (seeded), plus train_val and all, as HumanML3D has."""
+    order = np.random.default_rng([spec.seed, 7919]).permutation(spec.size)
+    n_train = int(round(spec.size * SPLIT_SHARES["train"]))
+    n_val = int(round(spec.size * SPLIT_SHARES["val"]))
+    parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    splits = {name: [clip_id(i) for i in sorted(idx)] for name, idx in parts.items()}
+    splits["train_val"] = sorted(splits["train"] + splits["val"])
+    splits["all"] = [clip_id(i) for i in range(spec.size)]
+    return splits
+
+
+def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None = None,
+                 progress: bool = True, overwrite: bool = False) -> Path:
+    """Build the corpus into ``out``; refuses to replace an existing folder unless ``overwrite``."""
+    out = Path(out)
+    if spec.size < 20:
+        raise ValueError(f"corpus size must be at least 20 clips (got {spec.size})")
+    if not 0.0 <= spec.violent_share <= 1.0:
+        raise ValueError(f"violent share must be between 0 and 1 (got {spec.violent_share})")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} already exists and is not empty (use --overwrite to replace it)")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for sub in ("new_joint_vecs", "new_joints", "texts"):
+        (partial / sub).mkdir(parents=True)
+
+    workers = workers or min(os.cpu_count() or 1, 8)
+    chunk = 50
+    jobs = [(partial, spec, list(range(i, min(i + chunk, spec.size)))) for i in range(0, spec.size, chunk)]
+    labels: list[str] = []
+    bar = tqdm(total=spec.size, desc="SynthMotion", unit="clip", disable=not progress)
+    if workers == 1:
+        for job in jobs:
+            labels += _write_chunk(job)
+            bar.update(len(job[2]))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for job, lines in zip(jobs, pool.map(_write_chunk, jobs)):
+                labels += lines
+                bar.update(len(job[2]))
+    bar.close()
+
+    splits = split_ids(spec)
+    for name, ids in splits.items():
+        (partial / f"{name}.txt").write_text("\n".join(ids) + "\n")
+    (partial / "labels.jsonl").write_text("\n".join(labels) + "\n")
+    train = [np.load(partial / "new_joint_vecs" / f"{i}.npy") for i in splits["train"]]
+    mean, std = dataset_statistics(train)
+    np.save(partial / "Mean.npy", mean.astype(np.float32))
+    np.save(partial / "Std.npy", std.astype(np.float32))
+    (partial / "corpus.json").write_text(json.dumps({"name": "SynthMotion", **asdict(spec)}, indent=2) + "\n")
+
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(partial, out)
+    return out
+
+
+def read_spec(root: Path) -> CorpusSpec | None:
+    """The spec a folder was built with, or None when it is not a (complete) SynthMotion corpus."""
+    manifest = Path(root) / "corpus.json"
+    if not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text())
+    return CorpusSpec(size=data["size"], seed=data["seed"], violent_share=data["violent_share"],
+                      version=data["version"])
+
+
+def ensure_corpus(root: Path, spec: CorpusSpec = CorpusSpec(), progress: bool = True) -> Path:
+    """Reuse ``root`` if it holds this exact corpus; build it otherwise (later CLIs default to this)."""
+    if read_spec(root) == spec:
+        return Path(root)
+    return build_corpus(root, spec, progress=progress, overwrite=True)
