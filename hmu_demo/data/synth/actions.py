@@ -126,7 +126,7 @@ def hook(k: Keys, p: Params, s: Style) -> None:
     k.pose(0.35, spine=(0.08, 0, -0.15), **GUARD)
     for _ in range(p.count):
         k.pose(0.15, wrist_m=(0.2, 0.02, 0.2), pole_m=(1, 0.3, -0.4), spine=(0.08, 0.05, -0.35))
-        k.pose(0.13, wrist_m=(-0.28 * a, 0.06, 0.32), pole_m=(1, 0.4, 0.2), spine=(0.12, -0.05, 0.5),
+        k.pose(0.13, wrist_m=(-0.18 * a, 0.06, 0.36), pole_m=(1, 0.3, 0.0), spine=(0.12, -0.05, 0.5),
                turn=(0.15,))
         k.pose(0.25, **GUARD, spine=(0.08, 0, -0.15), turn=(0,))
     k.hold(0.15).relax(0.4)
@@ -152,7 +152,7 @@ def elbow_strike(k: Keys, p: Params, s: Style) -> None:
     a = p.amplitude * s.energy
     k.pose(0.35, **GUARD, spine=(0.05, 0, -0.1))
     for _ in range(p.count):
-        k.pose(0.18, wrist_m=(0.05, 0.1, 0.02), pole_m=(1, 0.2, 0.2), spine=(0.05, 0, -0.4))
+        k.pose(0.18, wrist_m=(0.06, 0.1, 0.11), pole_m=(1, 0.2, 0.2), spine=(0.05, 0, -0.4))
         k.pose(0.13, wrist_m=(-0.3, 0.08, 0.1), pole_m=(0.3, 0.1, 1), spine=(0.12, 0, 0.55 * a),
                turn=(0.15,))
         k.pose(0.25, **GUARD, spine=(0.05, 0, -0.1), turn=(0,))
@@ -180,9 +180,10 @@ def slash(k: Keys, p: Params, s: Style) -> None:
     for _ in range(p.count):
         k.pose(0.35, wrist_m=(0.25, 0.32, 0.05), pole_m=(1, 0.2, -0.5), spine=(-0.05, -0.1, -0.45),
                wrist_o=(-0.05, -0.2, 0.2), pole_o=ELBOW_DOWN)
-        k.pose(0.2, wrist_m=(-0.4 * a, -0.35, 0.32), pole_m=(0.5, -0.5, 0.5), spine=(0.3, 0.15, 0.45),
+        k.pose(0.24, wrist_m=(-0.4 * a, -0.35, 0.32), pole_m=(0.5, -0.5, 0.5), spine=(0.3, 0.15, 0.45),
                pelvis=(0, -0.04, 0.05))
-        k.hold(0.12)
+        k.pose(0.2, wrist_m=(-0.42 * a, -0.42, 0.2), spine=(0.32, 0.15, 0.5))  # follow through
+        k.hold(0.1)
     k.relax(0.45)
 
 
@@ -190,13 +191,16 @@ def slash(k: Keys, p: Params, s: Style) -> None:
 def club_strike(k: Keys, p: Params, s: Style) -> None:
     """Overhead strike with a club in both hands: raised above the head, brought down hard."""
     a = p.amplitude * s.energy
-    for _ in range(p.count):
+    for i in range(p.count):
+        if i == 0:  # hands come up in front, not through the shoulders
+            k.pose(0.3, wrist_m=(-0.1, -0.1, 0.4), wrist_o=(-0.1, -0.1, 0.4), pole_m=ELBOW_DOWN, pole_o=ELBOW_DOWN)
         k.pose(0.45, wrist_m=(-0.12, 0.46, -0.02), wrist_o=(-0.12, 0.46, -0.02), pole_m=(0.3, 0.2, 1),
                pole_o=(0.3, 0.2, 1), spine=(-0.15, 0, 0), head=(-0.1, 0))
         k.pose(0.18, wrist_m=(-0.15, -0.3, 0.4 * a), wrist_o=(-0.15, -0.3, 0.4 * a), pole_m=ELBOW_DOWN,
                pole_o=ELBOW_DOWN, spine=(0.45 * a, 0, 0), pelvis=(0, -0.08, 0.04), head=(0.2, 0))
         k.hold(0.15)
-    k.relax(0.5)
+    k.pose(0.35, wrist_m=(-0.1, -0.2, 0.35), wrist_o=(-0.1, -0.2, 0.35), pole_m=ELBOW_DOWN, pole_o=ELBOW_DOWN)
+    k.relax(0.4)
 
 
 @keyed
@@ -234,8 +238,10 @@ def shove(k: Keys, p: Params, s: Style) -> None:
     k.pose(0.14, foot_m=(0, 0, 0.32), wrist_m=(-0.12, 0.0, 0.5 * p.amplitude), wrist_o=(-0.12, 0.0, 0.5 * p.amplitude),
            spine=(0.3, 0, 0), pelvis=(0, -0.05, 0.2))
     k.hold(0.15)
-    k.pose(0.3, wrist_m=(-0.1, -0.15, 0.25), wrist_o=(-0.1, -0.15, 0.25), spine=(0.05, 0, 0), pelvis=(0, 0, 0.16))
-    k.relax(0.4, keep=("foot_m", "pelvis"))
+    k.pose(0.3, wrist_m=(-0.1, -0.15, 0.25), wrist_o=(-0.1, -0.15, 0.25), spine=(0.05, 0, 0), pelvis=(0, 0, 0.2))
+    k.pose(0.25, foot_o=(0, 0.07, 0.16), pelvis=(0, 0, 0.26))
+    k.pose(0.25, foot_o=(0, 0, 0.32), pelvis=(0, 0, 0.32))
+    k.relax(0.35, keep=("foot_m", "foot_o", "pelvis"))
 
 
 # ---------------------------------------------------------------- violent: strikes with the legs
@@ -271,8 +277,8 @@ def side_kick(k: Keys, p: Params, s: Style) -> None:
 def roundhouse_kick(k: Keys, p: Params, s: Style) -> None:
     """Roundhouse kick: the leg chambers out to the side and whips around at head height."""
     a = p.amplitude * s.energy
-    _kick(k, p, chamber=dict(foot_m=(0.3, 0.45, -0.05), kpole_m=(1, 0.4, 0.6)),
-          strike=dict(foot_m=(-0.15, 0.78 * a, 0.55), kpole_m=(0.6, 1, 0.2)), lean=(-0.05, -0.45, 0),
+    _kick(k, p, chamber=dict(foot_m=(0.28, 0.45, 0.0), kpole_m=(0.8, 0.4, 1.0)),
+          strike=dict(foot_m=(-0.1, 0.78 * a, 0.72), kpole_m=(0.7, 0.6, 0.5)), lean=(-0.05, -0.45, 0),
           turn=-0.9)
 
 
@@ -298,8 +304,9 @@ def stomp(k: Keys, p: Params, s: Style) -> None:
                wrist_o=(0.15, -0.3, 0.05))
         k.pose(0.09, foot_m=(0, 0, 0.25), kpole_m=(0.3, 0, 1), pelvis=(-0.02, -0.06, 0.08), spine=(0.35, 0, 0))
         k.pose(0.15, pelvis=(-0.02, -0.03, 0.1), spine=(0.25, 0, 0))
-    k.pose(0.25, pelvis=(0, 0, 0.12))
-    k.relax(0.4, keep=("foot_m", "pelvis"))
+    k.pose(0.25, foot_m=(0, 0.07, 0.12), pelvis=(-0.04, 0, 0.05))
+    k.pose(0.25, foot_m=(0, 0, 0), pelvis=(0, 0, 0))
+    k.relax(0.35)
 
 
 # ---------------------------------------------------------------- safe: gestures and exercises
@@ -307,20 +314,25 @@ def stomp(k: Keys, p: Params, s: Style) -> None:
 @keyed
 def wave(k: Keys, p: Params, s: Style) -> None:
     """Waving one hand above shoulder height, side to side."""
-    k.pose(0.4, wrist_m=(0.18, 0.38, 0.1), pole_m=(1, -0.5, 0), head=(0, 0.15))
+    k.pose(0.25, wrist_m=(0.35, -0.1, 0.15), pole_m=(1, -0.5, -0.3))
+    k.pose(0.25, wrist_m=(0.18, 0.38, 0.1), pole_m=(1, -0.5, 0), head=(0, 0.15))
     for _ in range(p.count):
         k.pose(0.2, wrist_m=(0.32, 0.32, 0.1)).pose(0.2, wrist_m=(0.05, 0.4, 0.1))
-    k.relax(0.45)
+    k.pose(0.25, wrist_m=(0.35, -0.1, 0.15), pole_m=(1, -0.5, -0.3), head=(0, 0))
+    k.relax(0.3)
 
 
 @keyed
 def wave_both(k: Keys, p: Params, s: Style) -> None:
     """Waving both hands above the head."""
-    k.pose(0.45, wrist_m=(0.12, 0.45, 0.05), wrist_o=(0.12, 0.45, 0.05), pole_m=(1, -0.3, 0), pole_o=(1, -0.3, 0))
+    side = dict(wrist_m=(0.4, -0.05, 0.15), wrist_o=(0.4, -0.05, 0.15), pole_m=(1, -0.5, -0.3), pole_o=(1, -0.5, -0.3))
+    k.pose(0.3, **side)
+    k.pose(0.3, wrist_m=(0.12, 0.45, 0.05), wrist_o=(0.12, 0.45, 0.05), pole_m=(1, -0.3, 0), pole_o=(1, -0.3, 0))
     for _ in range(p.count):
         k.pose(0.22, wrist_m=(0.3, 0.38, 0.05), wrist_o=(-0.02, 0.47, 0.05))
         k.pose(0.22, wrist_m=(-0.02, 0.47, 0.05), wrist_o=(0.3, 0.38, 0.05))
-    k.relax(0.5)
+    k.pose(0.3, **side)
+    k.relax(0.35)
 
 
 @keyed
@@ -427,7 +439,8 @@ def jump_in_place(k: Keys, p: Params, s: Style) -> None:
     for _ in range(p.count):
         k.pose(0.4, pelvis=(0, -0.16, -0.03), spine=(0.35, 0, 0), wrist_m=(0.08, -0.38, -0.22),
                wrist_o=(0.08, -0.38, -0.22))
-        k.pose(0.22, pelvis=(0, 0.02, 0), spine=(0.05, 0, 0), wrist_m=(0.05, 0.25, 0.3), wrist_o=(0.05, 0.25, 0.3))
+        k.pose(0.12, pelvis=(0, -0.06, 0), spine=(0.2, 0, 0), wrist_m=(0.06, -0.32, 0.3), wrist_o=(0.06, -0.32, 0.3))
+        k.pose(0.14, pelvis=(0, 0.02, 0), spine=(0.05, 0, 0), wrist_m=(0.05, 0.25, 0.3), wrist_o=(0.05, 0.25, 0.3))
         _airborne(k, 0.12, 0.1 + 0.14 * a, 0.1 + 0.12 * a)
         _airborne(k, 0.12, 0.04, 0.0)
         k.pose(0.08, foot_m=(0, 0, 0), foot_o=(0, 0, 0), pelvis=(0, 0, 0))
@@ -445,7 +458,9 @@ def jump_forward(k: Keys, p: Params, s: Style) -> None:
         jump = 0.55 * p.amplitude
         k.pose(0.4, pelvis=(0, -0.18, d - 0.04), spine=(0.45, 0, 0), wrist_m=(0.08, -0.35, -0.25),
                wrist_o=(0.08, -0.35, -0.25))
-        k.pose(0.22, pelvis=(0, 0.0, d + 0.08), spine=(0.15, 0, 0), wrist_m=(0.05, 0.2, 0.35),
+        k.pose(0.12, pelvis=(0, -0.08, d + 0.03), spine=(0.3, 0, 0), wrist_m=(0.06, -0.32, 0.3),
+               wrist_o=(0.06, -0.32, 0.3))
+        k.pose(0.14, pelvis=(0, 0.0, d + 0.08), spine=(0.15, 0, 0), wrist_m=(0.05, 0.2, 0.35),
                wrist_o=(0.05, 0.2, 0.35))
         _airborne(k, 0.14, 0.16, 0.15, d + jump / 2)
         d += jump
@@ -506,7 +521,7 @@ def dance(k: Keys, p: Params, s: Style) -> None:
 @keyed
 def pick_up(k: Keys, p: Params, s: Style) -> None:
     """Picking something up from the floor in front and standing up with it."""
-    k.pose(0.8, pelvis=(0, -0.6, -0.15), spine=(1.2, 0, 0.1), head=(-0.4, 0), wrist_m=(-0.1, -0.3, 0.4),
+    k.pose(0.8, pelvis=(0, -0.55, -0.15), spine=(1.15, 0, 0.1), head=(-0.4, 0), wrist_m=(-0.1, -0.26, 0.38),
            pole_m=(0.6, 0, -1))
     k.hold(0.25)
     k.pose(0.8, pelvis=(0, 0, 0), spine=(0.05, 0, 0), head=(0.1, 0), wrist_m=(-0.1, -0.2, 0.3),
@@ -518,16 +533,18 @@ def pick_up(k: Keys, p: Params, s: Style) -> None:
 def throw_ball(k: Keys, p: Params, s: Style) -> None:
     """Throwing a ball overhand: step out, wind the arm back, whip it through and follow through."""
     k.pose(0.3, wrist_m=(0.3, -0.15, 0.2), wrist_o=(0.0, -0.2, 0.35), pole_m=(0.5, -1, -0.3), pole_o=ELBOW_DOWN)
-    k.pose(0.3, wrist_m=(0.27, 0.24, -0.08), pole_m=(1, -0.4, 0), spine=(-0.05, 0, -0.5),
+    k.pose(0.3, wrist_m=(0.3, 0.22, 0.02), pole_m=(1, -0.4, 0), spine=(-0.05, 0, -0.4),
            wrist_o=(-0.05, 0.1, 0.4), turn=(0.3,))
     k.pose(0.2, foot_o=(0, 0.08, 0.18), pelvis=(0, 0, 0.08))
     k.pose(0.12, foot_o=(0, 0, 0.35), pelvis=(0, -0.03, 0.18))
-    k.pose(0.2, wrist_m=(-0.05, 0.35 * p.amplitude, 0.42), pole_m=(1, 0.4, 0.2), spine=(0.25, 0, 0.45),
+    k.pose(0.2, wrist_m=(0.12, 0.28 * p.amplitude, 0.3), pole_m=(1, -0.4, 0.2), spine=(0.25, 0, 0.45),
            wrist_o=(0.1, -0.35, -0.05), pole_o=NEUTRAL_ELBOW_POLE, turn=(0,))
     k.pose(0.28, wrist_m=(-0.3, -0.3, 0.3), pole_m=(0.5, -1, 0), spine=(0.35, 0, 0.3), pelvis=(0, -0.04, 0.2),
            wrist_o=(0.1, -0.4, 0.05))
     k.pose(0.4, pelvis=(0, 0, 0.18), wrist_m=(0.0, -0.4, 0.2))
-    k.relax(0.4, keep=("foot_o", "pelvis"))
+    k.pose(0.25, foot_o=(0, 0.07, 0.18), pelvis=(0, 0, 0.08))
+    k.pose(0.25, foot_o=(0, 0, 0), pelvis=(0, 0, 0))
+    k.relax(0.35)
 
 
 @keyed

@@ -142,7 +142,8 @@ def locomote(state: State, style: Style, gait: Gait, path: Path, amount: float, 
         down = np.ones(n, dtype=bool)
         prev_pos, prev_yaw = state.feet[side].copy(), float(state.foot_yaw[side])
         for start, target, target_yaw in plans[side]:
-            u = (phase - start) / swing
+            # The closing steps must land before the motion ends, so their swing is shortened.
+            u = (phase - start) / min(swing, n_steps - start)
             in_swing = (u > 0) & (u < 1)
             after = u >= 1
             w = smoothstep(u)[:, None]
