@@ -9,6 +9,7 @@ complete. ``corpus.json`` records how the corpus was made so callers can reuse i
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +42,13 @@ class CorpusSpec:
 
 def clip_id(index: int) -> str:
     return f"{index:06d}"
+
+
+def _single_threaded() -> None:
+    """Each worker is one process on one core; extra math threads would only compete."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _write_chunk(args: tuple[Path, CorpusSpec, list[int]]) -> list[str]:
@@ -95,7 +103,9 @@ def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None
             labels += _write_chunk(job)
             bar.update(len(job[2]))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child of a process whose torch/OpenMP threads are running can hang.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_single_threaded) as pool:
             for job, lines in zip(jobs, pool.map(_write_chunk, jobs)):
                 labels += lines
                 bar.update(len(job[2]))

@@ -21,12 +21,12 @@ EXPLICIT: dict[str, list[str]] = {
         "{V:box} with short jabs of the {side} hand{count}",
     ],
     "cross": [
-        "{V:throw} a hard {side} cross{count}",
+        "{V:throw} a hard {side} cross punch{count}",
         "{V:punch}{count} with {poss} rear {side} hand{adv}",
         "{V:punch} straight forward with the {side} fist, turning {poss} hips{count}",
         "{V:deliver} a powerful straight punch with {poss} {side} arm{count}",
         "{V:hit} someone with a {side} straight punch{count}",
-        "{V:box}, throwing a {side} cross{count}{adv}",
+        "{V:box}, throwing a {side} cross punch{count}{adv}",
     ],
     "hook": [
         "{V:throw} a {side} hook{count}{adv}",
@@ -74,7 +74,7 @@ EXPLICIT: dict[str, list[str]] = {
         "{V:strike} upward with the {side} knee{count}{adv}",
         "{V:deliver} a knee strike{count}{adv}",
         "{V:hit} someone with {poss} {side} knee{count}",
-        "{V:pull} someone down and {V:knee} them{count}",
+        "{V:pull} someone down and {V:strike} them with the knee{count}",
         "{V:attack} with knee strikes{count}",
     ],
     "elbow_strike": [
@@ -82,7 +82,7 @@ EXPLICIT: dict[str, list[str]] = {
         "{V:throw} a {side} elbow strike{count}",
         "{V:hit} someone with a swinging {side} elbow{count}",
         "{V:attack} with the {side} elbow{count}{adv}",
-        "{V:swing} {poss} {side} elbow into someone's face{count}",
+        "{V:strike} someone's face with {poss} {side} elbow{count}",
         "{V:deliver} an elbow strike{count}",
     ],
     "stab": [

@@ -1,0 +1,114 @@
+"""MP4 encoding that browsers play (H.264, yuv420p, faststart) with imageio-ffmpeg's own ffmpeg.
+
+Gradio does not transcode without a system ffmpeg, so the file must be right when written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class VideoInfo:
+    """What an encoded file contains, read back from the file itself."""
+
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    fps: float
+    frames: int
+
+
+def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int = 20, crf: int = 21,
+              preset: str = "veryfast") -> int:
+    """Encode RGB uint8 frames (H, W, 3) to ``path``; returns the number of frames written.
+
+    The file is written next to its destination and renamed at the end, so a failure never leaves
+    a half-written video where a good one was.
+    """
+    import imageio_ffmpeg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix or '.mp4'}")
+    writer = None
+    count = 0
+    try:
+        for frame in frames:
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = imageio_ffmpeg.write_frames(
+                    str(tmp), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                    quality=None, macro_block_size=16, ffmpeg_log_level="error",
+                    output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"],
+                )
+                writer.send(None)
+            writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
+            count += 1
+        if writer is None:
+            raise ValueError("no frames to encode")
+        writer.close()
+        writer = None
+        tmp.replace(path)
+    finally:
+        if writer is not None:
+            writer.close()
+        if tmp.exists():
+            tmp.unlink()
+    return count
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Codec, pixel format, size, fps and frame count of a video, via the bundled ffmpeg."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    frames = sum(1 for _ in reader)
+    codec, pix_fmt = _stream_codec(path)
+    width, height = meta["size"]
+    return VideoInfo(codec, pix_fmt, int(width), int(height), float(meta["fps"]), frames)
+
+
+def _stream_codec(path: str | Path) -> tuple[str, str]:
+    """Codec name and pixel format from ffmpeg's stream description (no ffprobe is bundled)."""
+    import imageio_ffmpeg
+
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                            capture_output=True, text=True, check=False)
+    for line in result.stderr.splitlines():
+        if "Video:" in line:
+            desc = line.split("Video:", 1)[1].strip()
+            codec = desc.split()[0]
+            fields = [f.strip() for f in desc.split(",")]
+            pix_fmt = fields[1].split("(")[0].strip() if len(fields) > 1 else ""
+            return codec, pix_fmt
+    raise ValueError(f"no video stream in {path}: {json.dumps(result.stderr[-300:])}")
+
+
+def read_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Decoded RGB frames of a video (for tests and thumbnails)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    for raw in reader:
+        yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 0,
+                 gap_color: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Two frames of equal height next to each other."""
+    if gap <= 0:
+        return np.concatenate([left, right], axis=1)
+    bar = np.empty((left.shape[0], gap, 3), np.uint8)
+    bar[:] = gap_color
+    return np.concatenate([left, bar, right], axis=1)
