@@ -276,3 +276,24 @@ def test_ensure_corpus_reuses_a_matching_corpus(tmp_path):
     assert read_spec(root) == spec
     assert ensure_corpus(root, spec, progress=False) == root
     assert (root / "labels.jsonl").stat().st_mtime_ns == stamp
+
+
+def test_support_distance_on_known_geometry():
+    from hmu_demo.data.synth.validate import distance_to_support
+
+    square = np.array([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]] * 4)
+    points = np.array([[0.5, 0.5], [2.0, 0.5], [0.5, -0.3], [3.0, 4.0]])
+    everything = np.ones((4, 4), dtype=bool)
+    np.testing.assert_allclose(distance_to_support(points, square, everything), [0.0, 1.0, 0.3, np.hypot(2, 3)])
+    one_foot = np.zeros((4, 4), dtype=bool)
+    one_foot[:, 0] = True
+    np.testing.assert_allclose(distance_to_support(points, square, one_foot),
+                               np.linalg.norm(points - square[:, 0], axis=-1))
+
+
+def test_generated_clips_pass_the_checks_and_record_redraws():
+    for index in range(30):
+        clip = generate_clip(1, index)
+        label = clip.label("x")
+        assert label["attempt"] == clip.attempt >= 0
+        assert not check_clip("x", clip.joints, label).violations()

@@ -178,8 +178,9 @@ def slash(k: Keys, p: Params, s: Style) -> None:
     """Slashing with a blade: a fast diagonal cut from high on the main side down across the body."""
     a = p.amplitude * s.energy
     for _ in range(p.count):
-        k.pose(0.35, wrist_m=(0.25, 0.32, 0.05), pole_m=(1, 0.2, -0.5), spine=(-0.05, -0.1, -0.45),
-               wrist_o=(-0.05, -0.2, 0.2), pole_o=ELBOW_DOWN)
+        # Up by the side, so the hand does not pass the shoulder (which would fold the elbow).
+        k.pose(0.2, wrist_m=(0.4, -0.05, 0.12), pole_m=(1, -0.4, -0.4), wrist_o=(-0.05, -0.2, 0.2), pole_o=ELBOW_DOWN)
+        k.pose(0.2, wrist_m=(0.25, 0.32, 0.05), pole_m=(1, 0.2, -0.5), spine=(-0.05, -0.1, -0.45))
         k.pose(0.24, wrist_m=(-0.4 * a, -0.35, 0.32), pole_m=(0.5, -0.5, 0.5), spine=(0.3, 0.15, 0.45),
                pelvis=(0, -0.04, 0.05))
         k.pose(0.2, wrist_m=(-0.42 * a, -0.42, 0.2), spine=(0.32, 0.15, 0.5))  # follow through
@@ -492,11 +493,11 @@ def jumping_jacks(k: Keys, p: Params, s: Style) -> None:
     for _ in range(p.count):
         k.pose(0.18, pelvis=(0, -0.06, 0))
         k.pose(0.12, pelvis=(0, 0.1, 0), foot_m=(0.12, 0.06, 0), foot_o=(0.12, 0.06, 0),
-               wrist_m=(0.35, 0.2, 0.0), wrist_o=(0.35, 0.2, 0.0), pole_m=(0, -0.2, -1), pole_o=(0, -0.2, -1))
+               wrist_m=(0.42, 0.2, 0.0), wrist_o=(0.42, 0.2, 0.0), pole_m=(0, -0.2, -1), pole_o=(0, -0.2, -1))
         k.pose(0.12, pelvis=(0, -0.06, 0), foot_m=(0.24, 0, 0), foot_o=(0.24, 0, 0),
                wrist_m=(0.12, 0.47, 0.0), wrist_o=(0.12, 0.47, 0.0))
         k.pose(0.12, pelvis=(0, 0.1, 0), foot_m=(0.12, 0.06, 0), foot_o=(0.12, 0.06, 0),
-               wrist_m=(0.35, 0.2, 0.0), wrist_o=(0.35, 0.2, 0.0))
+               wrist_m=(0.42, 0.2, 0.0), wrist_o=(0.42, 0.2, 0.0))
         k.pose(0.12, pelvis=(0, -0.06, 0), foot_m=(0, 0, 0), foot_o=(0, 0, 0),
                wrist_m=k.neutral_wrist, wrist_o=k.neutral_wrist, pole_m=NEUTRAL_ELBOW_POLE, pole_o=NEUTRAL_ELBOW_POLE)
     k.relax(0.3)

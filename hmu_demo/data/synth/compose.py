@@ -15,6 +15,7 @@ from hmu_demo.data.synth.actions import ACTIONS, SAFE_ACTIONS, VIOLENT_ACTIONS, 
 from hmu_demo.data.synth.captions import SegmentWords, compose_caption, make_caption
 from hmu_demo.data.synth.keyframes import State, Style
 from hmu_demo.data.synth.rig import SIDES, Body, Channels, pose_joints
+from hmu_demo.data.synth.validate import check_clip
 from hmu_demo.motion.features import features_to_joints, joints_to_features
 from hmu_demo.motion.skeleton import FPS, MAX_FRAMES
 
@@ -56,6 +57,7 @@ class Clip:
     caption_labels: list[dict]
     segments: list[Segment]
     style: Style = field(repr=False, default_factory=Style)
+    attempt: int = 0  # how many draws failed the physical checks before this one
 
     @property
     def violent(self) -> bool:
@@ -63,7 +65,8 @@ class Clip:
 
     def label(self, clip_id: str) -> dict:
         return {"id": clip_id, "n_frames": int(self.features.shape[0]), "fps": FPS, "violent": self.violent,
-                "segments": [s.label() for s in self.segments], "captions": self.caption_labels}
+                "segments": [s.label() for s in self.segments], "captions": self.caption_labels,
+                "attempt": self.attempt}
 
 
 def sample_style(rng: np.random.Generator) -> Style:
@@ -193,9 +196,24 @@ def caption_clip(segments: list[Segment], violent: bool, rng: np.random.Generato
     return captions, labels
 
 
+MAX_ATTEMPTS = 8
+
+
 def generate_clip(seed: int, index: int, violent_share: float = 0.1) -> Clip:
-    """Clip number ``index`` of the corpus with ``seed``."""
-    rng = np.random.default_rng([seed, index])
+    """Clip number ``index`` of the corpus with ``seed``.
+
+    A draw that fails a physical check of ``validate`` (rare: an unlucky mix of random style and
+    parameters) is redrawn from the next attempt's generator; the label records the attempt.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        clip = _draw_clip(np.random.default_rng([seed, index] + ([attempt] if attempt else [])), violent_share)
+        clip.attempt = attempt
+        if not check_clip("", clip.joints, clip.label("")).violations():
+            return clip
+    raise RuntimeError(f"clip {index} of seed {seed} failed the physical checks {MAX_ATTEMPTS} times")
+
+
+def _draw_clip(rng: np.random.Generator, violent_share: float) -> Clip:
     style = sample_style(rng)
     violent = bool(rng.random() < violent_share)
     names = sample_actions(rng, violent)

@@ -24,7 +24,7 @@ from hmu_demo.data.synth.compose import generate_clip
 from hmu_demo.motion.normalization import dataset_statistics
 
 CORPUS_VERSION = 1
-DEFAULT_SIZE = 6000
+DEFAULT_SIZE = 10000
 DEFAULT_SEED = 0
 DEFAULT_VIOLENT_SHARE = 0.10
 SPLIT_SHARES = {"train": 0.80, "val": 0.05, "test": 0.15}  # HumanML3D's proportions
@@ -119,7 +119,9 @@ def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None
     mean, std = dataset_statistics(train)
     np.save(partial / "Mean.npy", mean.astype(np.float32))
     np.save(partial / "Std.npy", std.astype(np.float32))
-    (partial / "corpus.json").write_text(json.dumps({"name": "SynthMotion", **asdict(spec)}, indent=2) + "\n")
+    redrawn = sum(1 for line in labels if json.loads(line).get("attempt", 0) > 0)
+    manifest = {"name": "SynthMotion", **asdict(spec), "redrawn_clips": redrawn}
+    (partial / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
     if out.exists():
         shutil.rmtree(out)

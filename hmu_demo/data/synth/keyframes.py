@@ -106,6 +106,29 @@ class Timeline:
         return PchipInterpolator(times, values, axis=0)(clipped)
 
 
+    def sample_all(self, rest: dict[str, np.ndarray], n_frames: int) -> dict[str, np.ndarray]:
+        """Every channel at frames 0..n-1: channels keyed at the same times share one interpolation."""
+        groups: dict[tuple[float, ...], list[str]] = {}
+        out = {}
+        for name in rest:
+            track = self.keys.get(name)
+            if track and len(track) > 1:
+                groups.setdefault(tuple(k[0] for k in track), []).append(name)
+            else:
+                out[name] = self.sample(name, n_frames, rest[name])
+        frames_t = np.arange(n_frames) / FPS
+        for times, names in groups.items():
+            values = np.concatenate([np.stack([k[1] for k in self.keys[name]]) for name in names], axis=1)
+            clipped = np.clip(frames_t, times[0], times[-1])
+            sampled = PchipInterpolator(np.array(times), values, axis=0)(clipped)
+            start = 0
+            for name in names:
+                width = self.keys[name][0][1].size
+                out[name] = sampled[:, start:start + width]
+                start += width
+        return out
+
+
 def side_to_local(vectors: np.ndarray, side: str) -> np.ndarray:
     """(out, up, forward) on ``side`` -> body-local (x left, y up, z forward)."""
     out = vectors.copy()
@@ -130,7 +153,7 @@ def render_timeline(timeline: Timeline, main: str, state: State, style: Style,
     other = "right" if main == "left" else "left"
     n = int(round((duration if duration is not None else timeline.end) * FPS)) + 1
     rest = rest_values(style)
-    v = {name: timeline.sample(name, n, rest[name]) for name in rest}
+    v = timeline.sample_all(rest, n)
     s_main = SIDE_SIGN[main]
     heading0 = np.array(state.heading)
     to_world = rot_y(heading0)

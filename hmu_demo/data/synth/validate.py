@@ -193,24 +193,35 @@ def elbow_backward_frames(joints: np.ndarray, forward: np.ndarray, chest_up: np.
     return count
 
 
-def distance_to_support(point: np.ndarray, support: np.ndarray) -> float:
-    """Distance in the ground plane from ``point`` (2,) to the convex hull of ``support`` (n, 2)."""
-    if len(support) == 1:
-        return float(np.linalg.norm(point - support[0]))
-    centre = support.mean(0)
-    angles = np.arctan2(support[:, 1] - centre[1], support[:, 0] - centre[0])
-    poly = support[np.argsort(angles)]
-    inside = True
-    best = np.inf
-    for i in range(len(poly)):
-        a, b = poly[i], poly[(i + 1) % len(poly)]
-        ab = b - a
-        t = np.clip(np.dot(point - a, ab) / max(np.dot(ab, ab), 1e-12), 0, 1)
-        best = min(best, float(np.linalg.norm(point - (a + t * ab))))
-        if ab[0] * (point - a)[1] - ab[1] * (point - a)[0] < -1e-9:
-            inside = False
-    if len(poly) >= 3 and inside:
-        return 0.0
+def _cross2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def distance_to_support(points: np.ndarray, support: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Ground-plane distance from ``points`` (T, 2) to the convex hull of the masked ``support`` (T, K, 2).
+
+    With K <= 4 points: outside the hull, the nearest hull point lies on a segment between two
+    support points (the hull's edges are among all pairs, and no pair segment leaves the hull);
+    inside means inside some triangle of three support points (Caratheodory).
+    """
+    T, K, _ = support.shape
+    best = np.full(T, np.inf)
+    for i in range(K):
+        single = np.linalg.norm(points - support[:, i], axis=-1)
+        best = np.where(mask[:, i], np.minimum(best, single), best)
+        for j in range(i + 1, K):
+            a, b = support[:, i], support[:, j]
+            ab = b - a
+            t = np.clip(np.sum((points - a) * ab, -1) / np.maximum(np.sum(ab * ab, -1), 1e-12), 0, 1)
+            d = np.linalg.norm(points - (a + t[:, None] * ab), axis=-1)
+            best = np.where(mask[:, i] & mask[:, j], np.minimum(best, d), best)
+    for i in range(K):
+        for j in range(i + 1, K):
+            for k in range(j + 1, K):
+                a, b, c = support[:, i], support[:, j], support[:, k]
+                s1, s2, s3 = _cross2(b - a, points - a), _cross2(c - b, points - b), _cross2(a - c, points - c)
+                inside = ((s1 >= 0) & (s2 >= 0) & (s3 >= 0)) | ((s1 <= 0) & (s2 <= 0) & (s3 <= 0))
+                best = np.where(mask[:, i] & mask[:, j] & mask[:, k] & inside, 0.0, best)
     return best
 
 
@@ -218,11 +229,8 @@ def longest_unbalanced(joints: np.ndarray, contact: np.ndarray, exempt: np.ndarr
     com = np.einsum("tjc,j->tc", joints, MASS)[:, [0, 2]]
     speed = np.linalg.norm(np.gradient(com, axis=0), axis=-1) * FPS if len(com) > 1 else np.zeros(len(com))
     feet = joints[:, list(FOOT_JOINTS)][..., [0, 2]]
-    off = np.zeros(len(joints), dtype=bool)
-    for t in range(len(joints)):
-        if exempt[t] or not contact[t].any() or speed[t] > STILL_SPEED:
-            continue
-        off[t] = distance_to_support(com[t], feet[t, contact[t]]) > BALANCE_MARGIN
+    checked = ~exempt & contact.any(axis=1) & (speed <= STILL_SPEED)
+    off = checked & (distance_to_support(com, feet, contact) > BALANCE_MARGIN)
     longest = max((end - start for start, end in runs(off)), default=0)
     return longest / FPS
 
