@@ -18,6 +18,8 @@ def main() -> int:
     print("    python -m hmu_demo.data.synth --out data/synthmotion")
     print("    python -m hmu_demo.data.synth.validate data/synthmotion")
     print("    python -m hmu_demo.data.synth.preview data/synthmotion 000000 --out clip.png")
+    print("  rendering (3D body video, side by side, BVH):")
+    print("    python -m hmu_demo.render data/synthmotion/new_joints/000000.npy --out clip.mp4")
     print("  forget/retain splits:")
     print("    python -m hmu_demo.data.splits --data data/synthmotion --concept violence --json")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from hmu_demo.motion.geometry import normalize
 from hmu_demo.motion.skeleton import NUM_JOINTS, PARENTS
 
 _X = np.array([1.0, 0.0, 0.0])
@@ -34,11 +35,6 @@ REST_TWIST: dict[int, np.ndarray] = {
     13: _Z, 14: _Z, 16: -_Y, 18: -_Y, 17: _Y, 19: _Y,
 }
 SPINE_BLEND: dict[int, float] = {3: 1.0 / 3.0, 6: 2.0 / 3.0}  # share of chest twist per spine joint
-
-
-def normalize(v: np.ndarray, eps: float = 1e-9) -> np.ndarray:
-    """Unit vectors along the last axis (zero vectors stay zero)."""
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
 
 
 def frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from hmu_demo.motion.geometry import perpendicular
 from hmu_demo.motion.skeleton import NUM_JOINTS, REST_OFFSETS
 
 SIDES = ("left", "right")
@@ -147,10 +148,6 @@ def apply(rotation: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,...j->...i", rotation, vector)
 
 
-def _perpendicular(vector: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    return vector - np.sum(vector * direction, axis=-1, keepdims=True) * direction
-
-
 def two_bone_ik(root: np.ndarray, target: np.ndarray, pole: np.ndarray, upper: float, lower: float,
                 backup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Middle and end joint positions of a limb reaching for ``target``, bending toward ``pole``.
@@ -166,9 +163,9 @@ def two_bone_ik(root: np.ndarray, target: np.ndarray, pole: np.ndarray, upper: f
     cos_a = np.clip((upper**2 + reach**2 - lower**2) / (2 * upper * reach), -1.0, 1.0)
     sin_a = np.sqrt(1.0 - cos_a**2)
     pole_unit = pole / np.maximum(np.linalg.norm(pole, axis=-1, keepdims=True), 1e-9)
-    bend = _perpendicular(pole_unit, direction)
+    bend = perpendicular(pole_unit, direction)
     weight = np.clip(1.0 - np.linalg.norm(bend, axis=-1, keepdims=True) / 0.35, 0.0, 1.0)
-    bend = bend + weight * _perpendicular(backup, direction)
+    bend = bend + weight * perpendicular(backup, direction)
     bend /= np.maximum(np.linalg.norm(bend, axis=-1, keepdims=True), 1e-9)
     middle = root + upper * (cos_a * direction + sin_a * bend)
     end = root + reach * direction

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hmu_demo.motion.geometry import normalize, perpendicular
+from hmu_demo.motion.quaternion import qbetween, qrot
 from hmu_demo.motion.skeleton import FACE_JOINTS, FOOT_JOINTS, FPS, PARENTS
 
 BONE_TOLERANCE = 0.005
@@ -88,10 +90,6 @@ class ClipReport:
         if self.longest_unbalanced > BALANCE_FRAMES / FPS:
             out.append(f"off balance for {self.longest_unbalanced:.2f} s")
         return out
-
-
-def normalize(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
 def bone_deviation(joints: np.ndarray) -> float:
@@ -163,22 +161,14 @@ def knee_backward_frames(joints: np.ndarray, forward: np.ndarray) -> int:
     for hip, knee, ankle in ((1, 4, 7), (2, 5, 8)):
         angle, _, _ = bend(joints[:, hip], joints[:, knee], joints[:, ankle])
         line = normalize(joints[:, ankle] - joints[:, hip])
-        offset = normalize(_perpendicular(joints[:, knee] - joints[:, hip], line))
+        offset = normalize(perpendicular(joints[:, knee] - joints[:, hip], line))
         count += int(np.sum((angle > KNEE_BEND) & (np.sum(offset * forward, -1) < -0.25)))
     return count
 
 
-def _perpendicular(vector: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    return vector - np.sum(vector * direction, -1, keepdims=True) * direction
-
-
 def swing(from_dir: np.ndarray, to_dir: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Rotate ``vector`` by the minimal rotation taking ``from_dir`` to ``to_dir`` (Rodrigues)."""
-    axis = np.cross(from_dir, to_dir)
-    sin = np.linalg.norm(axis, axis=-1, keepdims=True)
-    cos = np.sum(from_dir * to_dir, -1, keepdims=True)
-    k = axis / np.maximum(sin, 1e-9)
-    return vector * cos + np.cross(k, vector) * sin + k * np.sum(k * vector, -1, keepdims=True) * (1 - cos)
+    """Rotate ``vector`` by the shortest-arc rotation taking ``from_dir`` onto ``to_dir``."""
+    return qrot(qbetween(from_dir, to_dir), vector)
 
 
 def elbow_backward_frames(joints: np.ndarray, forward: np.ndarray, chest_up: np.ndarray) -> int:
