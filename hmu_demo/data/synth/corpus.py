@@ -115,7 +115,7 @@ def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None
     for name, ids in splits.items():
         (partial / f"{name}.txt").write_text("\n".join(ids) + "\n")
     (partial / "labels.jsonl").write_text("\n".join(labels) + "\n")
-    train = [np.load(partial / "new_joint_vecs" / f"{i}.npy") for i in splits["train"]]
+    train = (np.load(partial / "new_joint_vecs" / f"{i}.npy") for i in splits["train"])  # streamed
     mean, std = dataset_statistics(train)
     np.save(partial / "Mean.npy", mean.astype(np.float32))
     np.save(partial / "Std.npy", std.astype(np.float32))
