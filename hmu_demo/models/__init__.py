@@ -1,0 +1,1 @@
+"""Models: RVQ-VAE, masked/residual transformers, BAMM, length estimator, text encoders."""

@@ -1,0 +1,216 @@
+"""BAMM base-layer transformer (exitudio/BAMM; reference/momask_bamm.md §7).
+
+Same modules and key names as MoMask's ``MaskTransformer`` (``opt.trans == 'official'``) but with the
+vocabulary end_id = num_tokens (512), pad_id 513, mask_id 514 (``token_emb`` (515, 512)), a head over
+num_tokens + 1 classes (codes + END), PE on every position (text token included) and a "hybrid"
+attention mask instead of a key-padding mask. The sequence is ``[text, id_0 .. id_T]`` with
+T = ``max_motion_tokens`` (49) motion slots plus one slot for END; output k predicts motion token k.
+
+Determinism of :meth:`BAMMTransformer.generate`: the same seed, weights and batch give the same output.
+The horizon is fixed (T slots whatever the lengths), so with one generator per sample each sample's
+result does not depend on the rest of the batch, up to floating-point rounding of the batched network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hmu_demo.models.layers import (
+    GeneratorLike,
+    InputProcess,
+    OutputProcess,
+    PositionalEncoding,
+    TransformerConfig,
+    rand_uniform,
+    as_lengths,
+    build_seq_trans_encoder,
+    check_cond,
+    check_generator,
+    drop_cond,
+    gumbel_sample,
+    init_weights,
+    lengths_to_mask,
+    uniform_noise,
+)
+
+__all__ = ["BAMMTransformer", "TransformerConfig", "hybrid_attention_mask"]
+
+
+def hybrid_attention_mask(given: Tensor) -> Tensor:
+    """Allowed-attention matrix (B, S, S), True where query i may attend to key j.
+
+    ``given`` (B, S) marks the given tokens G (the text token at position 0 is always given).
+    Start causal (j <= i); rows of given queries are cleared; every given column is allowed for every
+    row. Non-given queries see their causal past plus all given tokens; given queries see only G.
+    """
+    given = given.clone()
+    given[:, 0] = True
+    s = given.shape[1]
+    causal = torch.ones(s, s, dtype=torch.bool, device=given.device).tril()
+    allowed = causal.unsqueeze(0) & ~given.unsqueeze(2)
+    return allowed | given.unsqueeze(1)
+
+
+class BAMMTransformer(nn.Module):
+    """Bidirectional autoregressive motion model over RVQ base-layer codes."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_tokens = cfg.num_tokens
+        self.end_id = cfg.num_tokens
+        self.pad_id = cfg.num_tokens + 1
+        self.mask_id = cfg.num_tokens + 2
+        self.num_heads = cfg.n_heads
+        self.max_motion_tokens = cfg.max_motion_tokens
+        self.cond_drop_prob = cfg.cond_drop_prob
+        self.input_process = InputProcess(cfg.code_dim, cfg.latent_dim)
+        self.position_enc = PositionalEncoding(cfg.latent_dim, cfg.dropout, cfg.max_len)
+        self.seqTransEncoder = build_seq_trans_encoder(cfg)
+        self.cond_emb = nn.Linear(cfg.clip_dim, cfg.latent_dim)
+        self.output_process = OutputProcess(cfg.num_tokens + 1, cfg.latent_dim)
+        self.token_emb = nn.Embedding(cfg.num_tokens + 3, cfg.code_dim)
+        self.apply(init_weights)
+
+    # ------------------------------------------------------------------ network
+    def trans_forward(self, ids: Tensor, cond: Tensor, given: Tensor | None = None) -> Tensor:
+        """Logits (B, num_tokens + 1, L + 1) over ``[text, ids]``; ids (B, L), given (B, L) bool or None."""
+        b, n = ids.shape
+        c = self.cond_emb(cond).unsqueeze(0)
+        x = self.input_process(self.token_emb(ids))
+        xseq = self.position_enc(torch.cat([c, x], dim=0))  # PE on all positions, text included
+        g = torch.zeros(b, n + 1, dtype=torch.bool, device=ids.device)
+        if given is not None:
+            g[:, 1:] = given
+        allowed = hybrid_attention_mask(g)
+        attn_mask = ~torch.repeat_interleave(allowed, self.num_heads, dim=0)  # True = blocked
+        out = self.seqTransEncoder(xseq, mask=attn_mask)
+        return self.output_process(out)
+
+    def forward_with_cond_scale(self, ids: Tensor, cond: Tensor, given: Tensor | None,
+                                cond_scale: float) -> Tensor:
+        """CFG logits; conditional and null (zero-text) copies run as one batch."""
+        b = ids.shape[0]
+        g2 = None if given is None else torch.cat([given, given])
+        both = self.trans_forward(torch.cat([ids, ids]), torch.cat([cond, torch.zeros_like(cond)]), g2)
+        logits, aux = both[:b], both[b:]
+        return aux + (logits - aux) * cond_scale
+
+    # ------------------------------------------------------------------ training
+    def forward(self, ids: Tensor, cond: Tensor, lengths_tokens: Tensor | Sequence[int],
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Training loss (§7); returns (loss, next-token accuracy up to END).
+
+        ids (B, N) codes; END is written at each length (an extra slot is appended), pads after it.
+        With probability 0.5 a rate r ~ U(0, 0.5) is drawn and each token up to END is given with
+        probability r (hybrid mask), else pure causal; a rate p ~ U(0, 0.5) (per batch) replaces
+        pre-END inputs by random codes. CE over positions up to END, mean per sample then over batch.
+        """
+        bs, n = ids.shape
+        device = ids.device
+        cond = check_cond(cond, self.cfg.clip_dim).to(device)
+        lens = as_lengths(lengths_tokens, bs, device)
+        if int(lens.max()) > n:
+            raise ValueError(f"a length ({int(lens.max())}) exceeds the ids width {n}")
+        cond = drop_cond(cond, self.cond_drop_prob, self.training, generator)
+        full = torch.cat([ids.long(), torch.full((bs, 1), self.end_id, dtype=torch.long, device=device)], dim=1)
+        before_end = lengths_to_mask(lens, n + 1)
+        upto_end = lengths_to_mask(lens + 1, n + 1)
+        full = torch.where(before_end, full, self.pad_id)
+        full = full.scatter(1, lens.unsqueeze(1), self.end_id)
+
+        occur, rate = rand_uniform((2,), generator, device).tolist()
+        r = rate * 0.5 if occur < 0.5 else 0.0
+        given = (rand_uniform((bs, n + 1), generator, device) < r) & upto_end
+
+        p = float(rand_uniform((1,), generator, device)) * 0.5
+        replace = (rand_uniform((bs, n + 1), generator, device) < p) & before_end
+        rand_id = (rand_uniform((bs, n + 1), generator, device) * self.num_tokens).long().clamp(max=self.num_tokens - 1)
+        x_ids = torch.where(replace, rand_id, full)
+
+        logits = self.trans_forward(x_ids, cond, given)[..., :-1]  # (B, V, n + 1)
+        ce = F.cross_entropy(logits, torch.where(upto_end, full, 0), reduction="none")  # (B, n + 1)
+        weights = upto_end.float() / (upto_end.sum(dim=1, keepdim=True).float() * bs)
+        loss = (ce * weights).sum()
+        with torch.no_grad():
+            acc = (logits.argmax(dim=1) == full)[upto_end].float().mean()
+        return loss, acc
+
+    # ---------------------------------------------------------------- generation
+    def _sample_pass(self, ids: Tensor, cond: Tensor, given: Tensor | None, cond_scale: float,
+                     allow_end: bool, generator: GeneratorLike) -> Tensor:
+        """One cascaded pass: T autoregressive steps, each one batched CFG forward, softmax sampling
+        without top-k or temperature; the END logit is dropped unless ``allow_end``."""
+        ids = ids.clone()
+        bs = ids.shape[0]
+        ones = [1] * bs
+        for k in range(self.max_motion_tokens):
+            logits = self.forward_with_cond_scale(ids, cond, given, cond_scale)[..., k]  # (B, V)
+            if not allow_end:
+                logits = logits[:, : self.num_tokens]
+            noise = uniform_noise(bs, ones, 1, logits.shape[-1], generator, ids.device)[:, 0]
+            ids[:, k] = gumbel_sample(logits, noise)
+        return ids
+
+    @torch.no_grad()
+    def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int] | None = None,
+                 cond_scale: float = 4.0, refine_cond_scale: float = 3.0, remask: str = "first",
+                 generator: GeneratorLike = None) -> tuple[Tensor, Tensor]:
+        """Cascaded decoding -> (ids (B, max length) with -1 after each length, lengths (B,)).
+
+        Pass 1 (causal) samples T tokens at ``cond_scale``; with ``lengths_tokens=None`` END may be
+        sampled and the length is the index of the first id >= END (END first -> token 0 := 0,
+        length 1); otherwise the END logit is removed and the given lengths (1..T) are used.
+        Pass 2 re-masks some tokens, keeps the rest plus END as given tokens and resamples T steps with
+        the hybrid mask at ``refine_cond_scale`` (official: 3) without END; given tokens are restored.
+        ``remask="first"`` re-masks round(0.5 len) tokens chosen by a stable argsort over equal scores,
+        i.e. the first ones (reference §7); ``remask="even"`` re-masks the even slots 0, 2, 4, ... and
+        keeps the odd ones (the variant in exitudio/BAMM commit afa608b).
+        """
+        if remask not in ("first", "even"):
+            raise ValueError(f"remask must be 'first' or 'even', got {remask!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            device = self.token_emb.weight.device
+            cond = check_cond(cond, self.cfg.clip_dim).to(device)
+            bs = cond.shape[0]
+            check_generator(generator, bs)
+            t = self.max_motion_tokens
+            predict_length = lengths_tokens is None
+            if not predict_length:
+                lens = as_lengths(lengths_tokens, bs, device)
+                if int(lens.max()) > t:
+                    raise ValueError(f"BAMM lengths must be <= {t} tokens, got {lens.tolist()}")
+
+            ids = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=device)
+            ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator)
+            if predict_length:
+                end_first = ids[:, 0] >= self.end_id
+                ids[end_first, 0] = 0
+                ids[end_first, 1] = self.end_id
+                lens = (ids >= self.end_id).int().argmax(dim=1)  # slot T is always pad
+                lens = lens.clamp(1, t)
+            keep = lengths_to_mask(lens, t + 1)
+            ids = torch.where(keep, ids, self.pad_id).scatter(1, lens.unsqueeze(1), self.end_id)
+
+            padding = ~keep
+            if remask == "first":
+                scores = torch.where(padding, 1e5, 0.0)
+                num_masked = torch.round(0.5 * lens.float()).clamp(min=1)
+                ranks = scores.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
+                is_mask = ranks < num_masked.unsqueeze(1)
+            else:
+                is_mask = torch.ones_like(keep)
+                is_mask[:, 1::2] = False
+            given = (~is_mask & keep) | (ids == self.end_id)
+            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator)
+            refined = torch.where(given, ids, refined)
+            out = torch.where(keep, refined, -1)[:, :t]
+            return out[:, : int(lens.max())], lens
+        finally:
+            self.train(was_training)
