@@ -24,7 +24,7 @@ from hmu_demo.data.synth.keyframes import State, Style
 from hmu_demo.data.synth.phrases import EXPLICIT, IMPLICIT, SAFE
 from hmu_demo.data.synth.preview import main as preview_main
 from hmu_demo.data.synth.rig import pose_joints
-from hmu_demo.data.synth.validate import check_clip
+from hmu_demo.data.synth.validate import check_clip, distance_to_support, pelvis_forward
 from hmu_demo.data.synth.validate import main as validate_main
 from hmu_demo.motion.features import features_to_joints, joints_to_features
 
@@ -173,16 +173,11 @@ def test_validator_flags_each_kind_of_violation():
 def test_validator_flags_backward_knees_and_folded_elbows():
     joints, label = _clip(2)
     bent = joints.copy()
-    # Push the left knee 15 cm behind its hip-ankle line.
-    forward = np.array([np.sin(0.0), 0.0, np.cos(0.0)])
-    from hmu_demo.data.synth.validate import pelvis_forward
-    facing = pelvis_forward(bent)
-    bent[:, 4] -= 0.15 * facing
+    bent[:, 4] -= 0.15 * pelvis_forward(bent)  # the left knee 15 cm behind its hip-ankle line
     assert "knee" in " ".join(check_clip("x", bent, label).violations())
     folded = joints.copy()
     folded[:, 20] = folded[:, 16] + 0.02 * (folded[:, 18] - folded[:, 16])  # wrist inside the upper arm
     assert "elbow" in " ".join(check_clip("x", folded, label).violations())
-    assert forward[2] == 1.0
 
 
 def test_validator_cli_rejects_bad_input(tmp_path, capsys):
@@ -279,8 +274,6 @@ def test_ensure_corpus_reuses_a_matching_corpus(tmp_path):
 
 
 def test_support_distance_on_known_geometry():
-    from hmu_demo.data.synth.validate import distance_to_support
-
     square = np.array([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]] * 4)
     points = np.array([[0.5, 0.5], [2.0, 0.5], [0.5, -0.3], [3.0, 4.0]])
     everything = np.ones((4, 4), dtype=bool)
