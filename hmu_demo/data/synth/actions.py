@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from hmu_demo.data.synth.gait import JOG, RUN, WALK, Path, locomote
+from hmu_demo.data.synth.gait import JOG, RUN, WALK, Gait, Path, locomote
 from hmu_demo.data.synth.keyframes import NEUTRAL_ELBOW_POLE, State, Style, Timeline, rest_values, render_timeline
 from hmu_demo.data.synth.rig import Channels
 
@@ -618,7 +618,6 @@ def _climb(p: Params, state: State, style: Style) -> tuple[Channels, State]:
                     stair_rise=0.16 * p.amplitude, stair_tread=0.3)
 
 
-from hmu_demo.data.synth.gait import Gait  # noqa: E402  (used by the locomotion builders above)
 
 ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in (
     # violent

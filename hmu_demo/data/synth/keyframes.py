@@ -9,7 +9,7 @@ keys, so a planted foot does not creep and a held pose holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -192,7 +192,3 @@ def render_timeline(timeline: Timeline, main: str, state: State, style: Style,
     end = State(pelvis[-1, [0, 2]].copy(), float(heading[-1]),
                 {s: ankle[s][-1].copy() for s in SIDES}, {s: np.array(foot_yaw[s][-1]) for s in SIDES})
     return channels, end
-
-
-def with_style(style: Style, **changes) -> Style:
-    return replace(style, **changes)
