@@ -283,6 +283,12 @@ def test_residual_generate_shapes_and_pads():
     assert torch.equal(partial[..., :3], out[..., :3])  # same seed: the first layers draw the same noise
 
 
+def test_residual_generate_single_token_sequences():
+    model = ResidualTransformer(TINY)
+    out = model.generate(torch.tensor([[5], [9]]), torch.randn(2, 512), [1, 1], generator=gen(0))
+    assert out.shape == (2, 1, 6) and torch.equal(out[:, 0, 0], torch.tensor([5, 9]))
+
+
 def test_residual_deterministic_and_one_forward_per_layer():
     torch.manual_seed(0)
     model = ResidualTransformer(TINY)

@@ -100,7 +100,7 @@ class ResidualTransformer(nn.Module):
         q_emb = self.quant_emb(q_onehot).unsqueeze(0)
         c = self.cond_emb(cond).unsqueeze(0)
         xseq = torch.cat([c, q_emb, x], dim=0)
-        key_pad = torch.cat([torch.zeros_like(padding_mask[:, :2]), padding_mask], dim=1)
+        key_pad = torch.cat([padding_mask.new_zeros(padding_mask.shape[0], 2), padding_mask], dim=1)
         out = self.seqTransEncoder(xseq, src_key_padding_mask=key_pad)[2:]
         return self.output_process(out)
 

@@ -1,0 +1,171 @@
+"""Generator and the generate CLI, with a tiny random bundle (no trained weights needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hmu_demo.generate import Generator, Motion, prompt_seed
+from hmu_demo.models.bundle import BundleConfig, ModelBundle
+from hmu_demo.models.layers import TransformerConfig
+from hmu_demo.models.rvq import VQConfig
+from hmu_demo.models.text import TextEncoder
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_bundle(seed: int = 0) -> ModelBundle:
+    torch.manual_seed(seed)
+    t = TransformerConfig(latent_dim=32, ff_size=64, n_layers=1, n_heads=2, dropout=0.1, cond_drop_prob=0.1,
+                          clip_dim=384, num_tokens=16, code_dim=16, num_quantizers=6, max_len=64,
+                          max_motion_tokens=12)
+    cfg = BundleConfig(vq=VQConfig(nb_code=16, code_dim=16, output_emb_width=16, width=16, depth=1),
+                       masked=t, residual=t, bamm=t, length_hidden=16, text_encoder="minilm", clip_dim=384)
+    rng = np.random.default_rng(seed)
+    bundle = ModelBundle(cfg, rng.standard_normal(263) * 0.1, rng.uniform(0.05, 0.2, 263))
+    for layer in bundle.vq.quantizer.layers:
+        layer.codebook.normal_()
+    return bundle
+
+
+class HashEncoder(TextEncoder):
+    """Deterministic stand-in for MiniLM (same name and width): a unit vector from the prompt's hash."""
+
+    name, dim = "minilm", 384
+
+    def __init__(self) -> None:
+        self.device = torch.device("cpu")
+
+    def encode(self, texts):
+        rows = []
+        for t in texts:
+            g = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(t.encode()).digest()[:6], "little"))
+            v = torch.randn(self.dim, generator=g)
+            rows.append(v / v.norm())
+        return torch.stack(rows) if rows else torch.zeros(0, self.dim)
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    return Generator(tiny_bundle(), HashEncoder(), device="cpu")
+
+
+PROMPTS = ["a person jumps twice", "a man walks forward", "someone waves"]
+
+
+def check_motion(m: Motion, frames: int) -> None:
+    n = frames // 4
+    assert m.length_frames == frames
+    assert m.tokens.shape == (n, 6) and m.tokens.dtype == np.int64
+    assert ((m.tokens[:, 0] >= 0) & (m.tokens[:, 0] < 16)).all()
+    assert ((m.tokens >= -1) & (m.tokens < 16)).all()  # residual "no code" is -1
+    assert m.features.shape == (frames, 263) and m.features.dtype == np.float32
+    assert m.joints.shape == (frames, 22, 3) and m.joints.dtype == np.float32
+    assert np.isfinite(m.features).all() and np.isfinite(m.joints).all()
+
+
+@pytest.mark.parametrize("backbone", ["momask", "bamm"])
+def test_shapes_lengths_and_batch_independence(generator: Generator, backbone: str) -> None:
+    batch = generator.generate(PROMPTS, [40, 22, 70], seed=5, steps=3, backbone=backbone)
+    for m, frames in zip(batch, [40, 20, 48 if backbone == "bamm" else 68]):  # bamm horizon: 12 tokens
+        check_motion(m, frames)
+    alone = generator.generate([PROMPTS[1]], [22], seed=5, steps=3, backbone=backbone)[0]
+    np.testing.assert_array_equal(alone.tokens, batch[1].tokens)
+    np.testing.assert_array_equal(alone.features, batch[1].features)
+    np.testing.assert_array_equal(alone.joints, batch[1].joints)
+    again = generator.generate(list(reversed(PROMPTS)), [70, 22, 40], seed=5, steps=3, backbone=backbone)
+    np.testing.assert_array_equal(again[2].tokens, batch[0].tokens)
+    np.testing.assert_array_equal(again[2].joints, batch[0].joints)
+
+
+def test_seed_determinism_and_estimated_lengths(generator: Generator) -> None:
+    a = generator.generate(PROMPTS, None, seed=1, steps=2)
+    b = generator.generate(PROMPTS, None, seed=1, steps=2)
+    for x, y in zip(a, b):
+        assert x.length_frames == y.length_frames and x.length_frames % 4 == 0 and 4 <= x.length_frames <= 196
+        check_motion(x, x.length_frames)
+        np.testing.assert_array_equal(x.tokens, y.tokens)
+        np.testing.assert_array_equal(x.joints, y.joints)
+    c = generator.generate(PROMPTS, None, seed=2, steps=2)
+    assert any(x.length_frames != y.length_frames or not np.array_equal(x.tokens, y.tokens) for x, y in zip(a, c))
+    # mixed: one given length, others estimated; the estimated one matches its all-estimated run
+    mixed = generator.generate(PROMPTS, [None, 12, None], seed=1, steps=2)
+    assert mixed[1].length_frames == 12 and mixed[0].length_frames == a[0].length_frames
+    np.testing.assert_array_equal(mixed[0].tokens, a[0].tokens)
+    assert prompt_seed(1, "x") == prompt_seed(1, "x") != prompt_seed(2, "x")
+
+
+def test_features_are_denormalised(generator: Generator) -> None:
+    m = generator.generate(["a person jumps twice"], [16], seed=0, steps=1)[0]
+    bundle = generator.bundle
+    ids = torch.as_tensor(m.tokens).unsqueeze(0)
+    normed = bundle.vq.forward_decoder(ids)[0].detach().numpy()
+    np.testing.assert_allclose(m.features, normed * bundle.std + bundle.mean, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_input_rejected(generator: Generator) -> None:
+    for bad in (0, -4, float("nan"), float("inf"), "40", True):
+        with pytest.raises(ValueError, match="length of prompt 1"):
+            generator.generate(["a", "b"], [8, bad])
+    with pytest.raises(ValueError, match="2 lengths for 1 prompts"):
+        generator.generate(["a"], [8, 8])
+    with pytest.raises(ValueError, match="backbone"):
+        generator.generate(["a"], [8], backbone="gpt")
+    with pytest.raises(ValueError, match="list of strings"):
+        generator.generate("a person walks")
+    assert generator.generate(["a"], [1000])[0].length_frames == 196  # clamped
+    assert generator.generate(["a"], [3])[0].length_frames == 4
+    with pytest.raises(ValueError, match="trained with minilm"):
+        clip = HashEncoder()
+        clip.name, clip.dim = "clip", 512
+        Generator(generator.bundle, clip)
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hmu_demo.generate", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_without_models_exits_2(tmp_path: Path) -> None:
+    if (REPO / "checkpoints" / "embedded" / "bundle.json").is_file():
+        pytest.skip("embedded models are present")
+    res = run_cli("a person walks", "--out", str(tmp_path / "o"))
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "not trained yet" in lines[0] and "--bundle" in lines[0]
+    res = run_cli("a person walks", "--out", str(tmp_path / "o"), "--bundle", str(tmp_path / "missing"))
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "does not exist" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_writes_motions(tmp_path: Path) -> None:
+    folder = tiny_bundle().save(tmp_path / "bundle")
+    out = tmp_path / "out"
+    res = run_cli("a person jumps twice", "a man walks", "--out", str(out), "--bundle", str(folder),
+                  "--seconds", "2", "--seed", "3", "--steps", "2", "--backbone", "bamm", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [m["prompt"] for m in manifest["motions"]] == ["a person jumps twice", "a man walks"]
+    assert manifest["backbone"] == "bamm" and manifest["seed"] == 3
+    for k in range(2):
+        assert np.load(out / f"{k}_joints.npy").shape == (40, 22, 3)
+        assert np.load(out / f"{k}_features.npy").shape == (40, 263)
+        assert np.load(out / f"{k}_tokens.npy").shape == (10, 6)
