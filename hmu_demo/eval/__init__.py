@@ -1,0 +1,1 @@
+"""Evaluation: the judge (action/violence classifier), evaluators, metrics, benchmark."""
