@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hmu_demo.models.official import coerce_opt
+
 #: One generator for the whole batch, one per sample, or None (global RNG).
 GeneratorLike = Union[torch.Generator, Sequence[torch.Generator], None]
 
@@ -92,7 +94,7 @@ class TransformerConfig:
         for f in fields(cls):
             if f.name not in merged:
                 continue
-            kwargs[f.name] = _coerce(f.name, merged[f.name], f.type)
+            kwargs[f.name] = coerce_opt(f.name, merged[f.name], str(f.type))
         missing = [n for n in ("latent_dim", "ff_size", "n_layers", "n_heads", "dropout", "cond_drop_prob")
                    if n not in kwargs]
         if missing:
@@ -102,35 +104,6 @@ class TransformerConfig:
     def with_(self, **changes: Any) -> "TransformerConfig":
         """A copy with some fields changed."""
         return replace(self, **changes)
-
-
-def _coerce(name: str, value: Any, type_name: Any) -> Any:
-    """Convert one opt value to the field's type, with a clear message when it cannot be."""
-    type_name = str(type_name)
-    try:
-        if type_name == "bool":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value in ("True", "False"):
-                return value == "True"
-            raise ValueError
-        if type_name == "int":
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int):
-                return value
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-                return int(value)
-            raise ValueError
-        if type_name == "float":
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"opt value for {name!r} must be a {type_name}, got {value!r}") from None
-    return value
 
 
 def cosine_schedule(t: Tensor) -> Tensor:

@@ -77,6 +77,44 @@ def _opt_value(value: str) -> bool | float | int | str:
     return value
 
 
+def coerce_opt(name: str, value: Any, kind: str) -> Any:
+    """Convert one parsed ``opt.txt`` value to ``kind`` ("bool", "int", "float", "str" or "str | None").
+
+    ``parse_opt`` keeps anything non-numeric as a string (as the official loader does), and configs
+    written by hand may hold strings throughout, so every model config converts through here.
+    """
+    try:
+        if kind in ("str | None", "Optional[str]"):
+            if value is None or (isinstance(value, str) and value.strip() in ("None", "none", "")):
+                return None
+            return str(value)
+        if kind == "str":
+            return str(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+                return value.strip().lower() == "true"
+            raise ValueError
+        if isinstance(value, bool):
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+                return int(value)
+            if isinstance(value, int):
+                return value
+            raise ValueError
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"opt value for {name!r} must be a {kind}, got {value!r}") from None
+    return value
+
+
 def parse_opt(path: str | Path) -> dict[str, object]:
     """Read an official ``opt.txt`` into a dict (types per the official rules, see module docstring).
 

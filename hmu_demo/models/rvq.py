@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hmu_demo.models.official import coerce_opt
+
 __all__ = [
     "VQConfig",
     "ResConv1DBlock",
@@ -31,26 +33,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- config
-
-
-def _opt_none(value: Any) -> Any:
-    """``opt.txt`` keeps non-numeric values as strings, so "None" must mean None."""
-    if value is None or (isinstance(value, str) and value.strip() in ("None", "none", "")):
-        return None
-    return value
-
-
-def _opt_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", "none", ""):
-        return False
-    raise ValueError(f"cannot read {value!r} as a boolean")
 
 
 @dataclass
@@ -96,7 +78,7 @@ class VQConfig:
             raise ValueError(f"mu must be in [0, 1), got {self.mu}")
         if self.activation not in ("relu", "silu", "gelu"):
             raise ValueError(f"activation must be relu, silu or gelu, got {self.activation!r}")
-        self.norm = _opt_none(self.norm)
+        self.norm = coerce_opt("norm", self.norm, "str | None")
         if self.norm not in (None, "LN", "GN", "BN"):
             raise ValueError(f"norm must be None, 'LN', 'GN' or 'BN', got {self.norm!r}")
 
@@ -122,28 +104,18 @@ class VQConfig:
         ``activation``/``norm``; ``dim_pose`` is injected by the dataset (263 for t2m, 251 for kit).
         """
         base = cls()
-        def get(key: str, default: Any) -> Any:
+        renamed = {"activation": "vq_act", "norm": "vq_norm"}
+
+        def get(field: str, kind: str) -> Any:
+            key = renamed.get(field, field)
+            default = getattr(base, field)
             value = opt.get(key, default)
-            return default if _opt_none(value) is None and default is not None else value
+            if default is not None and coerce_opt(key, value, "str | None") is None:
+                value = default  # "None" in opt.txt for a field the official model always sets
+            return coerce_opt(key, value, kind)
 
         try:
-            return cls(
-                nb_code=int(get("nb_code", base.nb_code)),
-                code_dim=int(get("code_dim", base.code_dim)),
-                output_emb_width=int(get("output_emb_width", base.output_emb_width)),
-                down_t=int(get("down_t", base.down_t)),
-                stride_t=int(get("stride_t", base.stride_t)),
-                width=int(get("width", base.width)),
-                depth=int(get("depth", base.depth)),
-                dilation_growth_rate=int(get("dilation_growth_rate", base.dilation_growth_rate)),
-                num_quantizers=int(get("num_quantizers", base.num_quantizers)),
-                shared_codebook=_opt_bool(opt.get("shared_codebook", base.shared_codebook)),
-                quantize_dropout_prob=float(get("quantize_dropout_prob", base.quantize_dropout_prob)),
-                mu=float(get("mu", base.mu)),
-                dim_pose=int(get("dim_pose", base.dim_pose)),
-                activation=str(get("vq_act", base.activation)),
-                norm=_opt_none(opt.get("vq_norm", None)),
-            )
+            return cls(**{f.name: get(f.name, str(f.type)) for f in fields(cls) if f.name != "sample_temperature"})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"cannot build a VQConfig from these opt.txt values: {exc}") from exc
 
