@@ -10,8 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hmu_demo.motion.skeleton import FEATURE_DIM, NUM_JOINTS
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Every test uses tiny models: intra-op threads gain nothing there, and on a busy 2-core
+    runner they made small training steps 10-20x slower. Restored after the session."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def caption_line(text: str, start: float = 0.0, end: float = 0.0) -> str:

@@ -16,14 +16,6 @@ from hmu_demo.models.rvq import VQConfig
 from hmu_demo.models.text import TextEncoder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_vq() -> VQConfig:
     return VQConfig(nb_code=16, code_dim=16, output_emb_width=16, width=16, depth=1, num_quantizers=6)
 

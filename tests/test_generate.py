@@ -21,14 +21,6 @@ from hmu_demo.models.text import TextEncoder
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_bundle(seed: int = 0) -> ModelBundle:
     torch.manual_seed(seed)
     t = TransformerConfig(latent_dim=32, ff_size=64, n_layers=1, n_heads=2, dropout=0.1, cond_drop_prob=0.1,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hmu_demo.data.synth.actions import ACTIONS, VIOLENT_ACTIONS
 from hmu_demo.data.synth.compose import generate_clip
@@ -18,14 +17,6 @@ from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, Judge, JudgeResult
 
 SEED = 4242  # not the shipped corpus's seed: these clips were never seen in training
 N_CLIPS = 24
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

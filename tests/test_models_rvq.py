@@ -132,16 +132,6 @@ def synthetic_motion(batch: int = 8, frames: int = 64, dim: int = 263, seed: int
     return latent @ mixing
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny convolutions gain nothing from threads, and on a busy 2-core runner intra-op threads
-    made the training fixture 10-20x slower; use one thread here and restore the setting after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def trained_tiny() -> tuple[RVQVAE, torch.Tensor, float, float]:
     """A tiny RVQ-VAE after a few training steps, with its eval loss before and after."""

@@ -9,7 +9,7 @@ positive "spine" twist brings the main shoulder forward.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np

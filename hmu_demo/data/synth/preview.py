@@ -26,7 +26,6 @@ def draw_strip(joints: np.ndarray, out: Path, n_poses: int = 8, title: str = "")
 
     frames = np.linspace(0, len(joints) - 1, min(n_poses, len(joints))).round().astype(int)
     fig, axes = plt.subplots(2, len(frames), figsize=(1.9 * len(frames), 5.2), squeeze=False)
-    span = max(np.ptp(joints[..., [0, 2]], axis=(0, 1)).max(), 1.0)
     for col, frame in enumerate(frames):
         pose = joints[frame]
         for row, (axis, label) in enumerate(((2, "side (z)"), (0, "front (x)"))):
