@@ -117,6 +117,36 @@ class BundleConfig:
                 detail = ", ".join(f"{k}={a} (expected {b})" for k, (a, b) in wrong.items())
                 raise ValueError(f"{name} transformer config does not match the VQ/text encoder: {detail}")
 
+    @classmethod
+    def preset(cls, name: str) -> "BundleConfig":
+        """Named sizes: "embedded" (the shipped MiniLM models), "tiny" (tests), "official" (MoMask/BAMM, CLIP).
+
+        The embedded sizes keep the official architecture and vocabulary (6 RVQ layers of 512 codes,
+        4 frames a token) with narrower networks, so that all models fit the 80 MB budget of
+        ``checkpoints/`` at half precision and generate in well under a second on a laptop CPU.
+        """
+        if name == "official":
+            return cls(vq=VQConfig.official(), masked=TransformerConfig.official_masked(),
+                       residual=TransformerConfig.official_residual(), bamm=TransformerConfig.official_bamm(),
+                       text_encoder="clip", clip_dim=512)
+        sizes = {
+            # vq width/code_dim, transformer latent/ff/heads, layers (masked, residual, bamm), length hidden
+            "embedded": (256, 256, 1024, 4, (6, 4, 6), 256),
+            "tiny": (32, 32, 64, 2, (1, 1, 1), 32),
+        }
+        if name not in sizes:
+            raise ValueError(f"unknown preset {name!r}; choose one of embedded, tiny, official")
+        width, latent, ff, heads, (n_masked, n_res, n_bamm), length_hidden = sizes[name]
+        vq = VQConfig(nb_code=512, code_dim=width, output_emb_width=width, width=width, depth=3 if width > 64 else 1)
+        common = dict(latent_dim=latent, ff_size=ff, n_heads=heads, clip_dim=384, num_tokens=vq.nb_code,
+                      code_dim=vq.code_dim, num_quantizers=vq.num_quantizers, max_len=64)
+        return cls(vq=vq,
+                   masked=TransformerConfig(n_layers=n_masked, dropout=0.1, cond_drop_prob=0.1, **common),
+                   residual=TransformerConfig(n_layers=n_res, dropout=0.1, cond_drop_prob=0.2, share_weight=True,
+                                              **common),
+                   bamm=TransformerConfig(n_layers=n_bamm, dropout=0.1, cond_drop_prob=0.1, **common),
+                   length_hidden=length_hidden, text_encoder="minilm", clip_dim=384)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "vq": self.vq.to_dict(),
@@ -149,6 +179,13 @@ class BundleConfig:
             bamm=None if bamm is None else _transformer_from_dict(bamm, "bamm"),
             **rest,
         )
+
+
+def _stored(tensor: Tensor, dtype: torch.dtype | None) -> Tensor:
+    out = tensor.detach().to("cpu")
+    if dtype is not None and out.is_floating_point():
+        out = out.to(dtype)
+    return out.contiguous().clone()
 
 
 def _load_stats_file(path: Path) -> np.ndarray:
@@ -227,8 +264,14 @@ class ModelBundle(nn.Module):
         return enc
 
     # ------------------------------------------------------------------ our format
-    def save(self, folder: str | Path) -> Path:
-        """Write the bundle to ``folder`` atomically (replacing an existing bundle there)."""
+    def save(self, folder: str | Path, dtype: torch.dtype | None = None,
+             extra: Mapping[str, Any] | None = None) -> Path:
+        """Write the bundle to ``folder`` atomically (replacing an existing bundle there).
+
+        ``dtype`` (e.g. ``torch.float16``) stores floating-point weights at that precision to halve
+        the files; :meth:`load` always returns float32 modules. ``extra`` is JSON-serialisable
+        information (training summary, ...) kept in bundle.json under ``"info"``.
+        """
         from safetensors.torch import save_file
 
         folder = Path(folder).expanduser()
@@ -237,13 +280,14 @@ class ModelBundle(nn.Module):
         try:
             files = {}
             for attr, module in self.models().items():
-                state = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
+                state = {k: _stored(v, dtype) for k, v in module.state_dict().items()}
                 save_file(state, str(tmp / MODEL_FILES[attr]), metadata={"format": "pt", "model": attr})
                 files[attr] = MODEL_FILES[attr]
             np.save(tmp / "mean.npy", np.asarray(self.normalizer.mean))
             np.save(tmp / "std.npy", np.asarray(self.normalizer.std))
             meta = {"format": "hmu-bundle", "version": BUNDLE_FORMAT, "config": self.config.to_dict(),
-                    "files": files}
+                    "files": files, "weights_dtype": str(dtype or torch.float32).replace("torch.", ""),
+                    "info": dict(extra or {})}
             (tmp / "bundle.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
             old = None
             if folder.exists():

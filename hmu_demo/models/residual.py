@@ -106,8 +106,14 @@ class ResidualTransformer(nn.Module):
 
     def project(self, hidden: Tensor, qids: Tensor) -> Tensor:
         """(B, code_dim, N) -> logits (B, V, N) with layer qids' output table (pad class included)."""
-        weight = self.output_proj_weight[qids - 1]
-        return torch.einsum("bvc,bcn->bvn", weight, hidden)
+        first = qids.reshape(-1)[:1]
+        if qids.numel() and not self.training:  # generation: one layer for the whole batch, one matmul
+            if bool((qids == first).all()):
+                return torch.einsum("vc,bcn->bvn", self.output_proj_weight[int(first) - 1], hidden)
+        # training (a layer per sample): project on every table and pick, rather than gathering a
+        # (B, V, D) copy of the tables whose backward is a slow scatter-add on the GPU
+        every = torch.einsum("qvc,bcn->bqvn", self.output_proj_weight, hidden)
+        return every[torch.arange(hidden.shape[0], device=hidden.device), qids - 1]
 
     def forward_with_cond_scale(self, history: Tensor, q: int, cond: Tensor, padding_mask: Tensor,
                                 cond_scale: float) -> Tensor:

@@ -1,0 +1,166 @@
+"""Train a token transformer on the frozen RVQ-VAE's codes: MoMask masked, MoMask residual, or BAMM.
+
+    python -m hmu_demo.train.transformer --model masked|residual|bamm --vq WORK/vq --out WORK/masked \\
+        [--data DIR] [--captions FILE] [--preset embedded] [--steps N | --max-minutes M]
+
+The objectives are the models' own ``forward`` (reference/momask_bamm.md §3.1, §4, §7): cosine-
+masked BERT corruption of the base layer, one teacher-forced residual layer per sample, BAMM's
+hybrid causal/given mask with random-code corruption. Text conditions are cached caption embeddings
+(``--captions``, built with the bundle's encoder when missing); each is zeroed with the model's
+``cond_drop_prob`` for classifier-free guidance. AdamW (0.9, 0.99, wd 1e-5), warm-up, x0.1 at 60 %
+of the run. Validation: loss and token accuracy on every val caption (fixed masking seed); the
+weights with the lowest validation loss go to ``OUT/<model>.safetensors`` + ``OUT/<model>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from hmu_demo.models.bamm import BAMMTransformer
+from hmu_demo.models.bundle import BundleConfig
+from hmu_demo.models.layers import TransformerConfig
+from hmu_demo.models.masked import MaskTransformer
+from hmu_demo.models.residual import ResidualTransformer
+from hmu_demo.models.rvq import RVQVAE, VQConfig
+from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, embed_captions
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, read_stage, run, setup_distributed,
+                                 teardown_distributed)
+from hmu_demo.train.tokens import TokenTable, encode_split
+from hmu_demo.motion.normalization import Normalizer
+
+__all__ = ["MODELS", "load_vq", "caption_embeddings", "token_tables", "train_transformer", "main"]
+
+MODELS = {"masked": MaskTransformer, "residual": ResidualTransformer, "bamm": BAMMTransformer}
+TOKENS_FILE = "tokens.pt"
+
+
+def load_vq(folder: Path, device: torch.device) -> tuple[RVQVAE, Normalizer]:
+    """The trained VQ of a ``train.vq`` output folder and the normaliser it was trained with."""
+    import numpy as np
+
+    state, meta = read_stage(folder, "vq")
+    vq = RVQVAE(VQConfig.from_dict(meta["config"]))
+    vq.load_state_dict(state)
+    return vq.to(device).eval(), Normalizer(np.load(folder / "mean.npy"), np.load(folder / "std.npy"))
+
+
+def caption_embeddings(data: Path, splits: list[MotionSplit], cache: Path, encoder: str = "minilm",
+                       progress: bool = True) -> CaptionEmbeddings:
+    """Cached embeddings of every caption of ``splits`` (encodes only the ones the cache lacks)."""
+    texts = list(dict.fromkeys(t for s in splits for t in s.texts()))
+    if cache.is_file():
+        known = CaptionEmbeddings.load(cache)
+        if known.encoder == encoder and all(t in known.row for t in texts):
+            return known
+    from hmu_demo.models.text import text_encoder
+
+    return embed_captions(texts, text_encoder(encoder), cache, progress=progress)
+
+
+def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.device, limit: int | None = None,
+                 max_tokens: int = 49, progress: bool = True) -> tuple[dict[str, TokenTable], CaptionEmbeddings]:
+    """Train/val token tables, cached in ``vq_folder/tokens.pt`` (rebuilt when the VQ is newer)."""
+    cache = vq_folder / TOKENS_FILE
+    weights = vq_folder / "vq.safetensors"
+    vq, normalizer = load_vq(vq_folder, device)
+    splits = {name: MotionSplit.load(data, name, normalizer, limit) for name in ("train", "val")}
+    embeddings = caption_embeddings(data, list(splits.values()), captions, progress=progress)
+    key = {"data": str(Path(data).resolve()), "limit": limit, "max_tokens": max_tokens,
+           "vq_mtime": weights.stat().st_mtime_ns, "captions": len(embeddings.texts)}
+    if cache.is_file():
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved.get("key") == repr(key):
+            return {n: TokenTable.from_state(saved[n]) for n in splits}, embeddings
+    tables = {n: encode_split(vq, s, embeddings, max_tokens) for n, s in splits.items()}
+    tmp = cache.with_name(cache.name + ".tmp")
+    torch.save({"key": repr(key), **{n: t.state() for n, t in tables.items()}}, tmp)
+    tmp.replace(cache)
+    return tables, embeddings
+
+
+def _objective(kind: str, net: torch.nn.Module, ids: torch.Tensor, cond: torch.Tensor, lengths: torch.Tensor,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    if kind == "residual":
+        return net(ids, cond, lengths, generator=generator)
+    return net(ids[..., 0], cond, lengths, generator=generator)
+
+
+def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config: TransformerConfig,
+                      captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
+                      batch_size: int = 256, lr: float = 2e-4, device: str | None = None, resume: bool = False,
+                      val_every: int = 1000, limit: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
+    """Train and export one transformer; returns the run summary."""
+    if kind not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {kind!r}")
+    dist_info = setup_distributed(device)
+    torch.manual_seed(seed + dist_info.rank)
+    captions = captions or vq_folder / "captions.npz"
+    tables, embeddings = token_tables(data, vq_folder, captions, dist_info.device, limit,
+                                      config.max_motion_tokens, progress=not quiet)
+    if embeddings.dim != config.clip_dim:
+        raise ValueError(f"caption embeddings are {embeddings.dim}-d, the {kind} config expects {config.clip_dim}")
+    train, val = tables["train"].to(dist_info.device), tables["val"].to(dist_info.device)
+    emb = embeddings.tensor(dist_info.device)
+    model = MODELS[kind](config)
+
+    def sample(generator):
+        return train.sample(batch_size, generator)
+
+    def loss(net, batch):
+        ids, lengths, rows = batch
+        value, acc = _objective(kind, net, ids, emb[rows], lengths)
+        return value, {"acc": float(acc)}
+
+    def validate(net):
+        generator = torch.Generator().manual_seed(1234)
+        total, acc, n = 0.0, 0.0, 0
+        for ids, lengths, rows in val.batches(512):
+            value, a = _objective(kind, net, ids, emb[rows], lengths, generator)
+            total, acc, n = total + float(value) * len(rows), acc + float(a) * len(rows), n + len(rows)
+        return {"loss": total / n, "acc": acc / n}
+
+    def export(net, metrics):
+        export_weights(out, kind, net, {"model": kind, "config": asdict(config), "metrics": metrics,
+                                        "batch_size": batch_size * dist_info.world, "data": str(data),
+                                        "text_encoder": embeddings.encoder})
+
+    spec = RunSpec(kind, model, sample, loss, validate, export, "loss",
+                   schedule=Schedule(lr=lr, warmup=2000, milestones=(0.6,), gamma=0.1), weight_decay=1e-5,
+                   info={"train crops": train.n_crops, "val captions": int(val.caption_rows.shape[0]),
+                         "batch": batch_size})
+    try:
+        return run(spec, out, steps, dist_info, resume=resume, val_every=val_every, max_minutes=max_minutes,
+                   seed=seed, quiet=quiet)
+    finally:
+        teardown_distributed(dist_info)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hmu_demo.train.vq import add_common_arguments, resolve_data
+
+    parser = argparse.ArgumentParser(prog="python -m hmu_demo.train.transformer",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, choices=tuple(MODELS))
+    add_common_arguments(parser)
+    parser.add_argument("--vq", type=Path, required=True, help="output folder of hmu_demo.train.vq")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--captions", type=Path, default=None,
+                        help="caption-embedding cache (default VQ/captions.npz; built when missing)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    args = parser.parse_args(argv)
+    data = resolve_data(args)
+    config = getattr(BundleConfig.preset(args.preset), args.model)
+    summary = train_transformer(args.model, data, args.vq, args.out, config, args.captions, args.steps,
+                                args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
+                                args.val_every, args.limit, args.seed, args.quiet)
+    print(f"{args.model}: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
