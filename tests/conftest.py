@@ -26,6 +26,14 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="session")
+def small_synth_corpus(tmp_path_factory) -> Path:
+    """A labelled 40-clip SynthMotion corpus (train/val/test splits), built once per session (~3 s)."""
+    from hmu_demo.data.synth.corpus import CorpusSpec, build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("synth40") / "synth", CorpusSpec(size=40), workers=1, progress=False)
+
+
 def caption_line(text: str, start: float = 0.0, end: float = 0.0) -> str:
     """A HumanML3D caption line for ``text`` with naive ``word/POS`` tokens."""
     words = re.findall(r"[a-zA-Z]+", text.lower())

@@ -136,12 +136,25 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_cli_without_models_exits_2(tmp_path: Path) -> None:
-    if (REPO / "checkpoints" / "embedded" / "bundle.json").is_file():
-        pytest.skip("embedded models are present")
-    res = run_cli("a person walks", "--out", str(tmp_path / "o"))
-    assert res.returncode == 2
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+def test_cli_uses_the_shipped_embedded_models(tmp_path: Path) -> None:
+    """From a clean checkout the CLI generates with both backbones from checkpoints/embedded."""
+    for backbone in ("momask", "bamm"):
+        out = tmp_path / backbone
+        res = run_cli("a person jumps twice", "--out", str(out), "--backbone", backbone, "--seconds", "2",
+                      "--device", "cpu")
+        assert res.returncode == 0, res.stderr[-2000:]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["bundle"].endswith("embedded") and manifest["backbone"] == backbone
+        assert np.load(out / "0_joints.npy").shape == (40, 22, 3)
+        assert np.load(out / "0_tokens.npy").shape == (10, 6)
+
+
+def test_cli_without_models_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    import hmu_demo.generate as generate
+
+    monkeypatch.setattr(generate, "EMBEDDED_DIR", tmp_path / "no-embedded")
+    assert generate.main(["a person walks", "--out", str(tmp_path / "o")]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "not trained yet" in lines[0] and "--bundle" in lines[0]
     res = run_cli("a person walks", "--out", str(tmp_path / "o"), "--bundle", str(tmp_path / "missing"))
     assert res.returncode == 1 and "Traceback" not in res.stderr and "does not exist" in res.stderr

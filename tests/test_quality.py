@@ -19,10 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    from hmu_demo.data.synth.corpus import CorpusSpec, build_corpus
-
-    return build_corpus(tmp_path_factory.mktemp("quality") / "synth", CorpusSpec(size=40), workers=1, progress=False)
+def corpus(small_synth_corpus: Path) -> Path:
+    return small_synth_corpus
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = train_length(data, args.vq, args.out, preset.length_classes, preset.length_hidden, args.captions,
                            args.steps, args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
                            args.val_every, args.limit, args.seed, args.quiet)
-    print(f"length: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
+    if summary["main"]:  # the other ranks of a torchrun launch do not validate
+        print(f"length: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
     return 0
 
 

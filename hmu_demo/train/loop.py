@@ -18,7 +18,6 @@ validation function; :func:`run` does the rest the same way for all of them:
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -290,7 +289,7 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
     if done:
         log(f"{spec.name}: finished {step} steps in {seconds:.0f}s, best {spec.score_key} {best}")
     return {"steps": step, "total": total, "seconds": round(seconds, 1), "best": best, "finished": done,
-            "last": last_metrics, "parameters": n_params}
+            "last": last_metrics, "parameters": n_params, "main": dist_info.main}
 
 
 def export_weights(out: Path, name: str, module: nn.Module, meta: dict[str, Any]) -> Path:

@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = train_transformer(args.model, data, args.vq, args.out, config, args.captions, args.steps,
                                 args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
                                 args.val_every, args.limit, args.seed, args.quiet)
-    print(f"{args.model}: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
+    if summary["main"]:  # the other ranks of a torchrun launch do not validate
+        print(f"{args.model}: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
     return 0
 
 

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = train_vq(data, args.out, BundleConfig.preset(args.preset).vq, args.steps, args.max_minutes,
                        args.batch_size, args.window, args.lr, args.device, args.resume, args.val_every, args.limit,
                        args.seed, args.quiet)
-    print(f"vq: {summary['steps']} steps in {summary['seconds']}s, best val MPJPE {summary['best']:.3f} cm")
+    if summary["main"]:  # the other ranks of a torchrun launch do not validate
+        print(f"vq: {summary['steps']} steps in {summary['seconds']}s, best val MPJPE {summary['best']:.3f} cm")
     return 0
 
 
