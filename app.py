@@ -22,6 +22,11 @@ def main() -> int:
     print("    python -m hmu_demo.render data/synthmotion/new_joints/000000.npy --out clip.mp4")
     print("  forget/retain splits:")
     print("    python -m hmu_demo.data.splits --data data/synthmotion --concept violence --json")
+    print("  text-to-motion with the shipped MoMask and BAMM models (checkpoints/embedded):")
+    print('    python -m hmu_demo.generate "a person punches and then kicks" --out out/ [--backbone bamm]')
+    print("    python -m hmu_demo.eval.quality --json          # recon MPJPE, judge top-1, violent share")
+    print("  training (every model, resumable; GPU when available):")
+    print("    python -m hmu_demo.train.embedded --vq-minutes 4 --minutes 7 --parallel")
     return 0
 
 

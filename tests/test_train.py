@@ -264,3 +264,17 @@ def test_code_index_rejects_bad_files(tmp_path: Path) -> None:
                                 "counts": [1]}]}, fh)
     with pytest.raises(CodeIndexError, match="bad codes"):
         CodeIndex.load(wrong)
+
+
+def test_init_from_weights_and_refusal_of_wrong_ones(corpus: Path, tmp_path: Path) -> None:
+    from hmu_demo.models.official import CheckpointError
+    from hmu_demo.train.loop import initialise_from
+
+    first = tmp_path / "a"
+    _train_vq(corpus, first, steps=2)
+    second = _train_vq(corpus, tmp_path / "b", steps=2, init=first / "vq.safetensors")
+    assert second["finished"]
+    with pytest.raises(CheckpointError, match="vq.safetensors"):
+        initialise_from(RVQVAE(BundleConfig.preset("embedded").vq), first / "vq.safetensors")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        initialise_from(RVQVAE(BundleConfig.preset("tiny").vq), tmp_path / "none.safetensors")

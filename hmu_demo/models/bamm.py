@@ -142,17 +142,25 @@ class BAMMTransformer(nn.Module):
 
     # ---------------------------------------------------------------- generation
     def _sample_pass(self, ids: Tensor, cond: Tensor, given: Tensor | None, cond_scale: float,
-                     allow_end: bool, generator: GeneratorLike) -> Tensor:
-        """One cascaded pass: T autoregressive steps, each one batched CFG forward, softmax sampling
-        without top-k or temperature; the END logit is dropped unless ``allow_end``."""
+                     allow_end: bool, generator: GeneratorLike, lens: Tensor | None = None) -> Tensor:
+        """One cascaded pass: autoregressive steps, each one batched CFG forward, softmax sampling
+        without top-k or temperature; the END logit is dropped unless ``allow_end``.
+
+        With known lengths ``lens`` the pass stops after the longest one, and a sample draws noise
+        only for its own slots: what lies past a sample's length is discarded, and slot k's output
+        never depends on later slots that are not given, so the result is the same as running all
+        T steps, its random stream depends on its own length only (not on the batch), and a short
+        motion costs a fraction of the T forwards.
+        """
         ids = ids.clone()
         bs = ids.shape[0]
-        ones = [1] * bs
-        for k in range(self.max_motion_tokens):
+        steps = self.max_motion_tokens if lens is None else int(lens.max())
+        for k in range(steps):
             logits = self.forward_with_cond_scale(ids, cond, given, cond_scale)[..., k]  # (B, V)
             if not allow_end:
                 logits = logits[:, : self.num_tokens]
-            noise = uniform_noise(bs, ones, 1, logits.shape[-1], generator, ids.device)[:, 0]
+            active = [1] * bs if lens is None else (lens > k).long().tolist()
+            noise = uniform_noise(bs, active, 1, logits.shape[-1], generator, ids.device)[:, 0]
             ids[:, k] = gumbel_sample(logits, noise)
         return ids
 
@@ -188,7 +196,8 @@ class BAMMTransformer(nn.Module):
                     raise ValueError(f"BAMM lengths must be <= {t} tokens, got {lens.tolist()}")
 
             ids = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=device)
-            ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator)
+            ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator,
+                                    None if predict_length else lens)
             if predict_length:
                 end_first = ids[:, 0] >= self.end_id
                 ids[end_first, 0] = 0
@@ -208,7 +217,7 @@ class BAMMTransformer(nn.Module):
                 is_mask = torch.ones_like(keep)
                 is_mask[:, 1::2] = False
             given = (~is_mask & keep) | (ids == self.end_id)
-            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator)
+            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens)
             refined = torch.where(given, ids, refined)
             out = torch.where(keep, refined, -1)[:, :t]
             return out[:, : int(lens.max())], lens

@@ -14,7 +14,8 @@ Stages, each in its own folder under WORK with its log and resumable state:
 5. the code index of the training split (``OUT/code_index.json.gz``), unless ``--no-code-index``.
 
 A finished stage (``WORK/<stage>/done.json``) is skipped on a re-run; an interrupted one continues
-from its state with ``--resume``.
+from its state with ``--resume``. ``--init-from BUNDLE`` starts every stage from that bundle's weights
+(fine-tuning, or more training after the resumable states are gone).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmu_demo.models.bundle import BundleConfig, ModelBundle
+from hmu_demo.models.bundle import MODEL_FILES, BundleConfig, ModelBundle
 from hmu_demo.train.loop import read_stage, resolve_device
 
 __all__ = ["STAGES", "train_all", "assemble", "main"]
@@ -71,6 +72,8 @@ def _stage_command(stage: str, args: argparse.Namespace, data: Path, work: Path)
             cmd += [flag, str(value)]
     if args.resume:
         cmd.append("--resume")
+    if args.init_from is not None:
+        cmd += ["--init", str(args.init_from / MODEL_FILES["length_estimator" if stage == "length" else stage])]
     if args.quiet:
         cmd.append("--quiet")
     return cmd
@@ -89,7 +92,7 @@ def train_all(args: argparse.Namespace, data: Path) -> dict:
     if _done(vq_dir) is None:
         summary = train_vq(data, vq_dir, preset.vq, args.vq_steps, args.vq_minutes, device=args.device,
                            resume=args.resume, val_every=args.val_every, limit=args.limit, seed=args.seed,
-                           quiet=args.quiet)
+                           quiet=args.quiet, init=args.init_from / MODEL_FILES["vq"] if args.init_from else None)
         _mark_done(vq_dir, summary)
     summaries["vq"] = _done(vq_dir)
     t0 = time.perf_counter()
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-code-index", action="store_true")
     parser.add_argument("--device", default=None)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="a bundle folder of the same preset to fine-tune from (fresh optimisers)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from hmu_demo.models.bundle import BundleConfig
 from hmu_demo.models.length import LengthEstimator
-from hmu_demo.train.loop import RunSpec, Schedule, export_weights, run, setup_distributed, teardown_distributed
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run, setup_distributed,
+                                 teardown_distributed)
 from hmu_demo.train.tokens import TokenTable
 from hmu_demo.train.transformer import token_tables
 
@@ -35,7 +36,8 @@ def caption_lengths(table: TokenTable) -> tuple[torch.Tensor, torch.Tensor]:
 def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidden: int = 512,
                  captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
                  batch_size: int = 512, lr: float = 1e-3, device: str | None = None, resume: bool = False,
-                 val_every: int = 500, limit: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
+                 val_every: int = 500, limit: int | None = None, seed: int = 0, quiet: bool = False,
+                 init: Path | None = None) -> dict:
     dist_info = setup_distributed(device)
     torch.manual_seed(seed + dist_info.rank)
     tables, embeddings = token_tables(data, vq_folder, captions or vq_folder / "captions.npz", dist_info.device,
@@ -44,7 +46,7 @@ def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidd
     train_rows, train_len = (t.to(dist_info.device) for t in caption_lengths(tables["train"]))
     val_rows, val_len = (t.to(dist_info.device) for t in caption_lengths(tables["val"]))
     train_len, val_len = train_len.clamp(max=classes - 1), val_len.clamp(max=classes - 1)
-    model = LengthEstimator(embeddings.dim, classes, hidden)
+    model = initialise_from(LengthEstimator(embeddings.dim, classes, hidden), init)
 
     def sample(generator):
         pick = torch.randint(0, train_rows.shape[0], (batch_size,), generator=generator).to(dist_info.device)
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     preset = BundleConfig.preset(args.preset)
     summary = train_length(data, args.vq, args.out, preset.length_classes, preset.length_hidden, args.captions,
                            args.steps, args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
-                           args.val_every, args.limit, args.seed, args.quiet)
+                           args.val_every, args.limit, args.seed, args.quiet, args.init)
     if summary["main"]:  # the other ranks of a torchrun launch do not validate
         print(f"length: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
     return 0

@@ -309,6 +309,20 @@ def export_weights(out: Path, name: str, module: nn.Module, meta: dict[str, Any]
     return weights
 
 
+def initialise_from(module: nn.Module, path: Path | None) -> nn.Module:
+    """Start from existing weights (a stage's or a bundle's safetensors file): fine-tuning, or going on
+    with a fresh optimiser when no resumable state is left. Keys and shapes must match exactly."""
+    if path is None:
+        return module
+    from safetensors.torch import load_file
+
+    from hmu_demo.models.official import load_state_dict_checked
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init {path} does not exist")
+    return load_state_dict_checked(module, load_file(str(path)), path)
+
+
 def read_stage(out: Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The weights and metadata written by :func:`export_weights` (errors name the missing file)."""
     import json

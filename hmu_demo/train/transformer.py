@@ -27,8 +27,8 @@ from hmu_demo.models.masked import MaskTransformer
 from hmu_demo.models.residual import ResidualTransformer
 from hmu_demo.models.rvq import RVQVAE, VQConfig
 from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, embed_captions
-from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, read_stage, run, setup_distributed,
-                                 teardown_distributed)
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, read_stage, run,
+                                 setup_distributed, teardown_distributed)
 from hmu_demo.train.tokens import TokenTable, encode_split
 from hmu_demo.motion.normalization import Normalizer
 
@@ -92,8 +92,9 @@ def _objective(kind: str, net: torch.nn.Module, ids: torch.Tensor, cond: torch.T
 def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config: TransformerConfig,
                       captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
                       batch_size: int = 256, lr: float = 2e-4, device: str | None = None, resume: bool = False,
-                      val_every: int = 1000, limit: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
-    """Train and export one transformer; returns the run summary."""
+                      val_every: int = 1000, limit: int | None = None, seed: int = 0, quiet: bool = False,
+                      init: Path | None = None) -> dict:
+    """Train and export one transformer (from ``init`` weights when given); returns the run summary."""
     if kind not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {kind!r}")
     dist_info = setup_distributed(device)
@@ -105,7 +106,7 @@ def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config:
         raise ValueError(f"caption embeddings are {embeddings.dim}-d, the {kind} config expects {config.clip_dim}")
     train, val = tables["train"].to(dist_info.device), tables["val"].to(dist_info.device)
     emb = embeddings.tensor(dist_info.device)
-    model = MODELS[kind](config)
+    model = initialise_from(MODELS[kind](config), init)
 
     def sample(generator):
         return train.sample(batch_size, generator)
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     config = getattr(BundleConfig.preset(args.preset), args.model)
     summary = train_transformer(args.model, data, args.vq, args.out, config, args.captions, args.steps,
                                 args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
-                                args.val_every, args.limit, args.seed, args.quiet)
+                                args.val_every, args.limit, args.seed, args.quiet, args.init)
     if summary["main"]:  # the other ranks of a torchrun launch do not validate
         print(f"{args.model}: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
     return 0

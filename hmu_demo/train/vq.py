@@ -22,7 +22,8 @@ from hmu_demo.eval.reconstruction import reconstruction_mpjpe_cm
 from hmu_demo.models.bundle import BundleConfig
 from hmu_demo.models.rvq import RVQVAE, VQConfig, vq_training_loss
 from hmu_demo.train.data import MotionSplit, model_normalizer
-from hmu_demo.train.loop import RunSpec, Schedule, export_weights, run, setup_distributed, teardown_distributed
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run, setup_distributed,
+                                 teardown_distributed)
 
 __all__ = ["WindowSampler", "train_vq", "main"]
 
@@ -53,7 +54,7 @@ class WindowSampler:
 def train_vq(data: Path, out: Path, config: VQConfig, steps: int | None = None, max_minutes: float | None = None,
              batch_size: int = 256, window: int = 64, lr: float = 2e-4, device: str | None = None,
              resume: bool = False, val_every: int = 1000, limit: int | None = None, seed: int = 0,
-             quiet: bool = False) -> dict:
+             quiet: bool = False, init: Path | None = None) -> dict:
     """Train and export the VQ; returns the run summary (steps, seconds, best val MPJPE)."""
     dist_info = setup_distributed(device)
     torch.manual_seed(seed + dist_info.rank)
@@ -62,7 +63,7 @@ def train_vq(data: Path, out: Path, config: VQConfig, steps: int | None = None, 
     val = MotionSplit.load(data, "val", normalizer, limit)
     window = min(window, max(c.shape[0] for c in train.features) // config.downsample * config.downsample)
     sampler = WindowSampler(train.features, window, batch_size, dist_info.device)
-    model = RVQVAE(config)
+    model = initialise_from(RVQVAE(config), init)
 
     def loss(net, x):
         recon, commit, perplexity = net(x)
@@ -102,6 +103,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from these weights (.safetensors of the same model; ignored with --resume state)")
 
 
 def resolve_data(args: argparse.Namespace) -> Path:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     data = resolve_data(args)
     summary = train_vq(data, args.out, BundleConfig.preset(args.preset).vq, args.steps, args.max_minutes,
                        args.batch_size, args.window, args.lr, args.device, args.resume, args.val_every, args.limit,
-                       args.seed, args.quiet)
+                       args.seed, args.quiet, args.init)
     if summary["main"]:  # the other ranks of a torchrun launch do not validate
         print(f"vq: {summary['steps']} steps in {summary['seconds']}s, best val MPJPE {summary['best']:.3f} cm")
     return 0
