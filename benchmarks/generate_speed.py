@@ -16,7 +16,9 @@ and MoMask at the same batch size (the "bamm/momask" column). Text encoding alon
 (``gen.text_encoder.encode``) is timed separately at each batch size, to show its share; it is
 included in the generation figures. With ``--preset`` a randomly initialised bundle of that size is
 timed instead of a trained one: at a fixed length, random weights cost the same time as trained ones.
-Writes the numbers as JSON to benchmarks/results/generate_speed.json (not with ``--quick``).
+Writes the numbers as JSON to benchmarks/results/generate_speed.json (generate_speed_preset_NAME.json
+with ``--preset``; nothing with ``--quick``). A warning is printed when other processes were using
+the cores (load average), since the figures are then too slow.
 Exit codes: 0 ok, 2 bad usage or no bundle folder.
 """
 
@@ -74,6 +76,10 @@ def _load_bundle(args: argparse.Namespace):
         raise SystemExit(2) from None
 
 
+def _load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def _median(fn, repeats: int, sync) -> float:
     times = []
     for _ in range(repeats):
@@ -101,7 +107,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, batch sizes 1 and 8")
-    parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "generate_speed.json")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the results (default benchmarks/results/generate_speed.json, "
+                             "generate_speed_preset_NAME.json with --preset)")
     args = parser.parse_args()
     if args.repeats < 1 or args.batch < 2 or args.batch1_prompts < 1 or args.threads < 1 or not args.seconds > 0:
         parser.error("--repeats, --batch1-prompts and --threads must be >= 1, --batch >= 2, --seconds > 0")
@@ -113,6 +121,7 @@ def main() -> int:
     n1 = min(args.batch1_prompts, big)
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
+    load_before = _load_average()  # before this process does any work
     from hmu_demo.generate import Generator
 
     started = time.perf_counter()
@@ -133,7 +142,7 @@ def main() -> int:
             gen.text_encoder.encode(batch)
 
     print(f"device {args.device}, {args.threads} torch threads ({os.cpu_count()} cores, {platform.machine()}), "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}, 1-min load average {load_before:.2f}")
     print(f"bundle: {source} (loaded with the text encoder in {load_seconds:.1f} s)")
     print(f"{frames} frames per motion ({frames / FPS:g} s), MoMask steps {args.steps}, batch 1 over {n1} prompts, "
           f"batch {big} over {big}; warm-up then median of {repeats}; text encoding included")
@@ -163,6 +172,13 @@ def main() -> int:
             row["ratio_vs_momask"] = row["prompts_per_second"] / ref["prompts_per_second"] if ref else float("nan")
             print(f"{backbone:8s} {size:5d} {row['prompts_per_second']:10.2f} {row['ms_per_prompt']:10.1f} "
                   f"{text_ms[size]:8.1f} {row['ratio_vs_batch1']:10.2f}x {row['ratio_vs_momask']:11.3f}x")
+    load_after = _load_average()
+    busy = load_before > 0.75 or load_after > args.threads + 0.75  # after: this run's own threads included
+    if busy:
+        print(f"warning: the machine was busy (1-min load average {load_before:.2f} before, {load_after:.2f} after "
+              "including this run): other processes competed for the cores, so these figures are too slow; "
+              "with all cores in use, torch's threads wait on each other (up to 50x slower on 2 cores): "
+              "compare with --threads 1")
     print("prompts/s and ms/prompt include text encoding; 'text ms' is text encoding alone, per prompt; "
           "'vs batch 1' = speed-up over batch 1 of the same backbone; 'bamm/momask' = BAMM speed / MoMask speed")
 
@@ -171,10 +187,15 @@ def main() -> int:
         "python": platform.python_version(), "torch": torch.__version__, "source": source,
         "random_weights": bool(args.preset), "frames": frames, "steps": args.steps, "repeats": repeats,
         "statistic": "median", "text_encoding_included": True, "load_seconds": round(load_seconds, 2),
+        "load_average_before": round(load_before, 2), "load_average_after": round(load_after, 2),
+        "machine_busy": busy,
         "rows": {k: {f: (round(v, 3) if isinstance(v, float) else v) for f, v in row.items()}
                  for k, row in rows.items()},
     }
     if not args.quick:
+        if args.json is None:
+            name = f"generate_speed_preset_{args.preset}.json" if args.preset else "generate_speed.json"
+            args.json = REPO / "benchmarks" / "results" / name
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 
 from hmu_demo.models.bundle import BundleConfig
 from hmu_demo.models.length import LengthEstimator
-from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run, setup_distributed,
-                                 teardown_distributed)
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run_distributed,
+                                 setup_distributed)
 from hmu_demo.train.tokens import TokenTable
-from hmu_demo.train.transformer import token_tables
+from hmu_demo.train.transformer import add_token_arguments, token_tables
 
 __all__ = ["caption_lengths", "train_length", "main"]
 
@@ -70,11 +70,8 @@ def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidd
     spec = RunSpec("length", model, sample, loss, validate, export, "loss",
                    schedule=Schedule(lr=lr, warmup=200, milestones=(0.6,), gamma=0.1), weight_decay=1e-4,
                    info={"train captions": int(train_rows.shape[0])})
-    try:
-        return run(spec, out, steps, dist_info, resume=resume, val_every=val_every, max_minutes=max_minutes,
-                   seed=seed, quiet=quiet)
-    finally:
-        teardown_distributed(dist_info)
+    return run_distributed(spec, out, steps, dist_info, resume=resume, val_every=val_every,
+                           max_minutes=max_minutes, seed=seed, quiet=quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m hmu_demo.train.length", description=__doc__.split("\n")[0])
     add_common_arguments(parser)
-    parser.add_argument("--vq", type=Path, required=True, help="output folder of hmu_demo.train.vq")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--captions", type=Path, default=None)
+    add_token_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args(argv)

@@ -292,6 +292,15 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
             "last": last_metrics, "parameters": n_params, "main": dist_info.main}
 
 
+def run_distributed(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed, **kwargs: Any
+                    ) -> dict[str, Any]:
+    """:func:`run`, then leave the process group (whatever happened) so torchrun's processes exit cleanly."""
+    try:
+        return run(spec, out, steps, dist_info, **kwargs)
+    finally:
+        teardown_distributed(dist_info)
+
+
 def export_weights(out: Path, name: str, module: nn.Module, meta: dict[str, Any]) -> Path:
     """Write ``OUT/name.safetensors`` + ``OUT/name.json`` atomically (a stage's deliverable)."""
     import json

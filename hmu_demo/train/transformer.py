@@ -27,8 +27,8 @@ from hmu_demo.models.masked import MaskTransformer
 from hmu_demo.models.residual import ResidualTransformer
 from hmu_demo.models.rvq import RVQVAE, VQConfig
 from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, embed_captions
-from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, read_stage, run,
-                                 setup_distributed, teardown_distributed)
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, read_stage, run_distributed,
+                                 setup_distributed)
 from hmu_demo.train.tokens import TokenTable, encode_split
 from hmu_demo.motion.normalization import Normalizer
 
@@ -133,11 +133,16 @@ def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config:
                    schedule=Schedule(lr=lr, warmup=2000, milestones=(0.6,), gamma=0.1), weight_decay=1e-5,
                    info={"train crops": train.n_crops, "val captions": int(val.caption_rows.shape[0]),
                          "batch": batch_size})
-    try:
-        return run(spec, out, steps, dist_info, resume=resume, val_every=val_every, max_minutes=max_minutes,
-                   seed=seed, quiet=quiet)
-    finally:
-        teardown_distributed(dist_info)
+    return run_distributed(spec, out, steps, dist_info, resume=resume, val_every=val_every,
+                           max_minutes=max_minutes, seed=seed, quiet=quiet)
+
+
+def add_token_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the trainers that learn from the VQ's token tables (transformers, length estimator)."""
+    parser.add_argument("--vq", type=Path, required=True, help="output folder of hmu_demo.train.vq")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--captions", type=Path, default=None,
+                        help="caption-embedding cache (default VQ/captions.npz; built when missing)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, choices=tuple(MODELS))
     add_common_arguments(parser)
-    parser.add_argument("--vq", type=Path, required=True, help="output folder of hmu_demo.train.vq")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--captions", type=Path, default=None,
-                        help="caption-embedding cache (default VQ/captions.npz; built when missing)")
+    add_token_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=2e-4)
     args = parser.parse_args(argv)

@@ -22,8 +22,8 @@ from hmu_demo.eval.reconstruction import reconstruction_mpjpe_cm
 from hmu_demo.models.bundle import BundleConfig
 from hmu_demo.models.rvq import RVQVAE, VQConfig, vq_training_loss
 from hmu_demo.train.data import MotionSplit, model_normalizer
-from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run, setup_distributed,
-                                 teardown_distributed)
+from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run_distributed,
+                                 setup_distributed)
 
 __all__ = ["WindowSampler", "train_vq", "main"]
 
@@ -83,11 +83,8 @@ def train_vq(data: Path, out: Path, config: VQConfig, steps: int | None = None, 
     spec = RunSpec("vq", model, sampler, loss, validate, export, "mpjpe_cm",
                    schedule=Schedule(lr=lr, warmup=2000, milestones=(0.5, 0.83), gamma=0.05),
                    info={"train clips": sampler.n_clips, "window": window, "batch": batch_size})
-    try:
-        return run(spec, out, steps, dist_info, resume=resume, val_every=val_every, max_minutes=max_minutes,
-                   seed=seed, quiet=quiet)
-    finally:
-        teardown_distributed(dist_info)
+    return run_distributed(spec, out, steps, dist_info, resume=resume, val_every=val_every,
+                           max_minutes=max_minutes, seed=seed, quiet=quiet)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
