@@ -1,0 +1,323 @@
+"""Latent Code Replacement (LCR) and LCR-nearest on the base-layer RVQ codebook.
+
+Algorithm (reference/unlearning.md §2, learnt from the paper's description, not copied):
+
+1. **Split.** A motion of the code index is *forget* when at least ``min_occurrence`` of its
+   caption lines match the concept's lexicon (:func:`concept_split`, the project's keyword
+   matching, never the ground-truth labels), else *retain*.
+2. **Count.** n_f(c), n_r(c) = number of forget / retain motions whose base-layer encoding uses
+   code c at least once (presence, not token counts).
+3. **Score.** score1(c) = n_f(c) / (n_r(c) + 1e-8);
+   score2(c) = (n_f(c) / Σ_c n_f) / (n_r(c) / Σ_c n_r + 1e-8)   (sums over all codes; a zero sum
+   is treated as 1 so the scores stay finite).
+4. **Select.** C = top-k(score1) ∪ top-k(score2) (:func:`select_codes`). Ranking is by score,
+   descending, ties broken by the lower code id. The returned order is: the top-k of score1 in
+   rank order, then the codes of the top-k of score2 that are not already there, in rank order.
+5. **Replace** rows of layer 0's codebook in a copy of the bundle (:func:`lcr_edit`):
+
+   - ``official``: e_c <- e_t + α·σ·ε, t = 0 (a code drawn uniformly among the unflagged ones,
+     from the seeded generator, when 0 is flagged), σ = std of all entries of the original
+     layer-0 codebook (unbiased, like ``torch.std``), ε ~ N(0, I) drawn per code;
+   - ``orth``: d = normalised mean of the flagged rows; e_c <- e_c − α (e_c·d) d;
+   - ``nearest`` (LCR-nearest): e_c <- e_s(c) + α·σ·ε, s(c) = the unflagged code nearest to e_c
+     (Euclidean, original codebook) among those the retain motions use (all unflagged codes if
+     none is used); α = 0 gives an exact copy of the safe code.
+
+The edited bundle shares every tensor except the edited codebook with the original (edits are
+values, not mutations: DESIGN.md); the original is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from hmu_demo.data.lexicon import Lexicon, count_matching_lines, load_lexicon
+from hmu_demo.models.code_index import CodeIndex
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_K",
+    "EPS",
+    "VARIANTS",
+    "CodeStats",
+    "FlaggedCode",
+    "LCRReport",
+    "code_statistics",
+    "concept_split",
+    "lcr_edit",
+    "resolve_lexicon",
+    "select_codes",
+    "select_per_concept",
+]
+
+EPS = 1e-8
+DEFAULT_K = 16  # the official --code_prune default; see the report for the sweep status
+DEFAULT_ALPHA = 1.0
+VARIANTS: tuple[str, ...] = ("official", "orth", "nearest")
+Variant = Literal["official", "orth", "nearest"]
+DEFAULT_INDEX = Path(__file__).resolve().parents[2] / "checkpoints" / "embedded" / "code_index.json.gz"
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def resolve_lexicon(concept: str | Lexicon | Sequence[str]) -> Lexicon:
+    """A Lexicon from a Lexicon, a concept name / comma list / file (``load_lexicon``) or keywords."""
+    if isinstance(concept, Lexicon):
+        return concept
+    if isinstance(concept, str):
+        return load_lexicon(concept) if "," not in concept else load_lexicon("custom", concept)
+    keywords = tuple(str(k) for k in concept)
+    return Lexicon("custom", keywords)
+
+
+def concept_split(index: CodeIndex, keywords_or_lexicon: str | Lexicon | Sequence[str], match: str = "word",
+                  min_occurrence: int = 1) -> np.ndarray:
+    """(len(index),) bool: True for forget motions (>= ``min_occurrence`` matching caption lines)."""
+    if isinstance(min_occurrence, bool) or not isinstance(min_occurrence, int) or min_occurrence < 1:
+        raise ValueError(f"min_occurrence must be an integer >= 1, got {min_occurrence!r}")
+    lexicon = resolve_lexicon(keywords_or_lexicon)
+    return np.fromiter((count_matching_lines(m.captions, lexicon, match) >= min_occurrence for m in index.motions),
+                       dtype=np.bool_, count=len(index.motions))
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class CodeStats:
+    """Per-code presence counts and the two LCR scores (arrays of length nb_code)."""
+
+    n_forget: np.ndarray      # int64: forget motions using the code
+    n_retain: np.ndarray      # int64: retain motions using the code
+    motions_forget: int       # number of forget motions
+    motions_retain: int       # number of retain motions
+    score1: np.ndarray        # float64: n_f / (n_r + EPS)
+    score2: np.ndarray        # float64: (n_f / Σn_f) / (n_r / Σn_r + EPS)
+
+    @property
+    def nb_code(self) -> int:
+        return int(self.n_forget.shape[0])
+
+    @property
+    def freq_forget(self) -> np.ndarray:
+        """Share of forget motions using each code."""
+        return self.n_forget / max(self.motions_forget, 1)
+
+    @property
+    def freq_retain(self) -> np.ndarray:
+        """Share of retain motions using each code."""
+        return self.n_retain / max(self.motions_retain, 1)
+
+
+def code_statistics(index: CodeIndex, forget_mask: np.ndarray | Sequence[bool]) -> CodeStats:
+    """Presence counts per code in forget / retain motions and the paper's two scores."""
+    mask = np.asarray(forget_mask)
+    if mask.dtype != np.bool_ or mask.shape != (len(index.motions),):
+        raise ValueError(f"forget_mask must be a bool array of shape ({len(index.motions)},), "
+                         f"got {mask.dtype} {mask.shape}")
+    n_f = np.zeros(index.nb_code, dtype=np.int64)
+    n_r = np.zeros(index.nb_code, dtype=np.int64)
+    for motion, forget in zip(index.motions, mask):
+        codes = np.unique(np.asarray(motion.codes, dtype=np.int64))
+        (n_f if forget else n_r)[codes] += 1
+    f, r = n_f.astype(np.float64), n_r.astype(np.float64)
+    score1 = f / (r + EPS)
+    score2 = (f / (f.sum() or 1.0)) / (r / (r.sum() or 1.0) + EPS)
+    return CodeStats(n_f, n_r, int(mask.sum()), int((~mask).sum()), score1, score2)
+
+
+def _rank(scores: np.ndarray) -> np.ndarray:
+    """Code ids by score descending, ties by lower id."""
+    return np.lexsort((np.arange(scores.shape[0]), -scores))
+
+
+def select_codes(stats: CodeStats, k: int) -> list[int]:
+    """top-k(score1) ∪ top-k(score2): score1's top-k in rank order, then score2's new ones in rank order."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be an integer >= 0, got {k!r}")
+    k = min(int(k), stats.nb_code)
+    out = [int(c) for c in _rank(stats.score1)[:k]]
+    seen = set(out)
+    for c in _rank(stats.score2)[:k]:
+        if int(c) not in seen:
+            out.append(int(c))
+            seen.add(int(c))
+    return out
+
+
+def select_per_concept(index: CodeIndex, ks: dict, match: str = "word", min_occurrence: int = 1) -> list[int]:
+    """§2.4 per-concept combination: union, in order, of each sub-concept's own selection.
+
+    ``ks`` maps what :func:`concept_split` accepts (a concept name, "kw1, kw2", a Lexicon) to its k,
+    e.g. ``{"kick,": 16, "punch, jab, box, hit, beat": 8}``. Each sub-concept uses its *own*
+    split (the official script passes the violence split for every one, a likely bug). Pass the
+    result as ``lcr_edit(..., codes=...)``.
+    """
+    out: dict[int, None] = {}
+    for concept, k in ks.items():
+        stats = code_statistics(index, concept_split(index, concept, match, min_occurrence))
+        out.update((c, None) for c in select_codes(stats, k))
+    return list(out)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@dataclass
+class FlaggedCode:
+    code: int
+    score1: float
+    score2: float
+    n_forget: int
+    n_retain: int
+    replacement: str          # human-readable description of the new row
+    source: int | None = None  # the code copied (official: target, nearest: nearest safe code)
+
+
+@dataclass
+class LCRReport:
+    method: str
+    k: int
+    alpha: float
+    variant: str
+    seed: int
+    layer: int
+    sigma: float
+    motions_forget: int
+    motions_retain: int
+    flagged: list[FlaggedCode] = field(default_factory=list)
+    target: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def codes(self) -> list[int]:
+        return [f.code for f in self.flagged]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- edit
+
+
+def _copy_with_new_codebook(bundle, layer: int):
+    """A deep copy of ``bundle`` sharing every parameter/buffer except layer ``layer``'s codebook."""
+    live = bundle.vq.codebook(layer)
+    memo: dict[int, object] = {}
+    for tensor in list(bundle.parameters()) + list(bundle.buffers()):
+        if tensor is not live:
+            memo[id(tensor)] = tensor
+    edited = copy.deepcopy(bundle, memo)
+    assert edited.vq.codebook(layer).data_ptr() != live.data_ptr()
+    return edited
+
+
+def _load_index(index: CodeIndex | str | os.PathLike | None) -> CodeIndex:
+    if index is None:
+        index = DEFAULT_INDEX
+    return index if isinstance(index, CodeIndex) else CodeIndex.load(index)
+
+
+@torch.no_grad()
+def lcr_edit(bundle, concept: np.ndarray | str | Lexicon | Sequence[str], *,
+             index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_K,
+             alpha: float = DEFAULT_ALPHA, variant: Variant = "official", seed: int = 0,
+             match: str = "word", min_occurrence: int = 1, codes: Iterable[int] | None = None,
+             target: int = 0):
+    """Edit a copy of ``bundle``'s layer-0 codebook; returns (edited_bundle, LCRReport).
+
+    ``concept`` is a forget mask over ``index.motions`` or what :func:`concept_split` accepts.
+    ``index`` is a CodeIndex or its path (default: the embedded one); it must code layer 0 of a
+    codebook with as many rows as the bundle's. ``codes`` overrides the selection (e.g. a union
+    of per-sub-concept selections, §2.4); their scores are still reported.
+    """
+    start = time.perf_counter()
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown LCR variant {variant!r} (expected one of {', '.join(VARIANTS)})")
+    alpha = float(alpha)
+    if not np.isfinite(alpha):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
+    layer = 0
+    idx = _load_index(index)
+    live = bundle.vq.codebook(layer)
+    if idx.layer != layer or idx.nb_code != live.shape[0]:
+        raise ValueError(f"code index covers layer {idx.layer} with {idx.nb_code} codes; the bundle's layer-{layer} "
+                         f"codebook has {live.shape[0]}")
+    if isinstance(concept, np.ndarray):
+        mask = concept
+    else:
+        mask = concept_split(idx, concept, match, min_occurrence)
+    stats = code_statistics(idx, mask)
+    if codes is None:
+        flagged = select_codes(stats, k)
+    else:
+        flagged = list(dict.fromkeys(int(c) for c in codes))
+        if any(not 0 <= c < stats.nb_code for c in flagged):
+            raise ValueError(f"codes must lie in 0..{stats.nb_code - 1}")
+
+    original = live.detach().to(torch.float64)
+    sigma = float(original.std()) if original.numel() > 1 else 0.0
+    gen = torch.Generator().manual_seed(int(seed))
+    nb_code, dim = original.shape
+    new_rows = original.clone()
+    sources: dict[int, int | None] = {}
+    descriptions: dict[int, str] = {}
+    flagged_set = set(flagged)
+    safe = [c for c in range(nb_code) if c not in flagged_set]
+    tgt: int | None = None
+
+    if flagged:
+        if variant in ("official", "nearest") and not safe:
+            raise ValueError("every code is flagged: nothing safe to replace them with")
+        noise = torch.randn(len(flagged), dim, generator=gen, dtype=torch.float64)
+        if variant == "official":
+            tgt = int(target)
+            if not 0 <= tgt < nb_code:
+                raise ValueError(f"target code {tgt} outside 0..{nb_code - 1}")
+            if tgt in flagged_set:
+                tgt = safe[int(torch.randint(len(safe), (1,), generator=gen))]
+            for i, c in enumerate(flagged):
+                new_rows[c] = original[tgt] + alpha * sigma * noise[i]
+                sources[c] = tgt
+                descriptions[c] = f"code {tgt} + {alpha:g}·σ·noise"
+        elif variant == "orth":
+            mean = original[flagged].mean(0)
+            d = mean / mean.norm().clamp_min(1e-12)
+            for c in flagged:
+                new_rows[c] = original[c] - alpha * (original[c] @ d) * d
+                sources[c] = None
+                descriptions[c] = f"own row minus {alpha:g}× its component along the flagged mean"
+        else:
+            used = [c for c in safe if stats.n_retain[c] > 0]
+            pool = torch.tensor(used or safe, dtype=torch.long)
+            dist = torch.cdist(original[flagged], original[pool])  # (|C|, |pool|)
+            nearest = pool[dist.argmin(1)]  # argmin returns the first minimum: lowest id among ties
+            for i, c in enumerate(flagged):
+                s = int(nearest[i])
+                new_rows[c] = original[s] + alpha * sigma * noise[i]
+                sources[c] = s
+                descriptions[c] = f"nearest safe code {s}" + (f" + {alpha:g}·σ·noise" if alpha else "")
+
+    edited = _copy_with_new_codebook(bundle, layer)
+    if flagged:
+        book = edited.vq.codebook(layer)
+        rows = torch.tensor(flagged, dtype=torch.long)
+        book[rows] = new_rows[rows].to(book.dtype).to(book.device)
+    report = LCRReport(
+        method="lcr-nearest" if variant == "nearest" else "lcr", k=int(k), alpha=alpha, variant=variant,
+        seed=int(seed), layer=layer, sigma=sigma, motions_forget=stats.motions_forget,
+        motions_retain=stats.motions_retain, target=tgt,
+        flagged=[FlaggedCode(c, float(stats.score1[c]), float(stats.score2[c]), int(stats.n_forget[c]),
+                             int(stats.n_retain[c]), descriptions[c], sources[c]) for c in flagged])
+    report.seconds = time.perf_counter() - start
+    return edited, report
