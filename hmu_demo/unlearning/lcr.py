@@ -29,7 +29,6 @@ values, not mutations: DESIGN.md); the original is never modified.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ import torch
 
 from hmu_demo.data.lexicon import Lexicon, count_matching_lines, load_lexicon
 from hmu_demo.models.code_index import CodeIndex
+from hmu_demo.unlearning.copying import copy_sharing
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -213,11 +213,7 @@ class LCRReport:
 def _copy_with_new_codebook(bundle, layer: int):
     """A deep copy of ``bundle`` sharing every parameter/buffer except layer ``layer``'s codebook."""
     live = bundle.vq.codebook(layer)
-    memo: dict[int, object] = {}
-    for tensor in list(bundle.parameters()) + list(bundle.buffers()):
-        if tensor is not live:
-            memo[id(tensor)] = tensor
-    edited = copy.deepcopy(bundle, memo)
+    edited = copy_sharing(bundle, [live])
     assert edited.vq.codebook(layer).data_ptr() != live.data_ptr()
     return edited
 
