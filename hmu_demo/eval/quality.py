@@ -190,8 +190,7 @@ def recon_mpjpe(bundle: "ModelBundle", data: Path, ids: list[str], batch_size: i
 
     ds = MotionDataset(data)
     clips = [bundle.normalizer.normalize(ds.features(i)).astype(np.float32) for i in ids]
-    return (reconstruction_mpjpe_cm(bundle.vq, bundle.normalizer, clips, batch_size),
-            reconstruction_mpjpe_cm(bundle.vq, bundle.normalizer, clips, batch_size, aligned=False))
+    return reconstruction_mpjpe_cm(bundle.vq, bundle.normalizer, clips, batch_size)
 
 
 def backbone_metrics(judge: "Judge", joints: dict[tuple[str, int], np.ndarray],

@@ -2,10 +2,10 @@
 
 Both motions go through the same path (de-normalised 263-d features -> ``features_to_joints``), so
 the error measures the tokeniser alone. The published protocol (MoMask's ``calculate_mpjpe``, used
-by the works that report RVQ reconstruction MPJPE) aligns every pose by its pelvis before measuring;
-``aligned=False`` gives the global error instead, root trajectory included (the features integrate
-root velocities, so small velocity errors add up over a clip). Centimetres, averaged over every
-joint of every frame of every clip.
+by the works that report RVQ reconstruction MPJPE) aligns every pose by its pelvis before measuring.
+The global error (root trajectory included; the features integrate root velocities, so small
+velocity errors add up over a clip) comes from the same encode/decode pass, as the second value.
+Centimetres, averaged over every joint of every frame of every clip.
 Clips are cropped to a multiple of the VQ's downsampling and batched by equal length, so that the
 convolutions never see another clip's padding.
 """
@@ -27,9 +27,9 @@ __all__ = ["reconstruction_errors", "reconstruction_mpjpe_cm"]
 
 @torch.no_grad()
 def reconstruction_errors(vq: RVQVAE, normalizer: Normalizer, normalized: Sequence[np.ndarray],
-                          batch_size: int = 64, layers: int | None = None, aligned: bool = True) -> np.ndarray:
-    """Per-clip mean joint error in metres for normalised (T, 263) clips; ``layers`` keeps only the
-    first RVQ layers (None: all); ``aligned`` subtracts each pose's pelvis first (the protocol)."""
+                          batch_size: int = 64, layers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-clip mean joint error in metres for normalised (T, 263) clips, (pelvis-aligned, global),
+    from one encode/decode pass; ``layers`` keeps only the first RVQ layers (None: all)."""
     device = next(vq.parameters()).device
     down = vq.cfg.downsample
     groups: dict[int, list[int]] = defaultdict(list)
@@ -37,7 +37,8 @@ def reconstruction_errors(vq: RVQVAE, normalizer: Normalizer, normalized: Sequen
         n = clip.shape[0] // down * down
         if n >= down:
             groups[n].append(i)
-    errors = np.full(len(normalized), np.nan)
+    aligned = np.full(len(normalized), np.nan)
+    global_ = np.full(len(normalized), np.nan)
     was_training = vq.training
     vq.eval()
     try:
@@ -51,22 +52,23 @@ def reconstruction_errors(vq: RVQVAE, normalizer: Normalizer, normalized: Sequen
                 recon = vq.forward_decoder(ids)
                 truth = features_to_joints(normalizer.denormalize(x.float()))
                 pred = features_to_joints(normalizer.denormalize(recon.float()))
-                if aligned:
-                    truth, pred = truth - truth[:, :, :1], pred - pred[:, :, :1]
-                err = (truth - pred).norm(dim=-1).mean(dim=(1, 2))
-                errors[rows] = err.cpu().numpy()
+                global_[rows] = (truth - pred).norm(dim=-1).mean(dim=(1, 2)).cpu().numpy()
+                truth, pred = truth - truth[:, :, :1], pred - pred[:, :, :1]
+                aligned[rows] = (truth - pred).norm(dim=-1).mean(dim=(1, 2)).cpu().numpy()
     finally:
         vq.train(was_training)
-    return errors
+    return aligned, global_
 
 
 def reconstruction_mpjpe_cm(vq: RVQVAE, normalizer: Normalizer, normalized: Sequence[np.ndarray],
-                            batch_size: int = 64, aligned: bool = True) -> float:
-    """MPJPE in cm over all frames of all clips (frame-weighted mean of the per-clip errors)."""
-    errors = reconstruction_errors(vq, normalizer, normalized, batch_size, aligned=aligned)
+                            batch_size: int = 64) -> tuple[float, float]:
+    """(pelvis-aligned, global) MPJPE in cm over all frames of all clips (frame-weighted means)."""
     down = vq.cfg.downsample
     frames = np.array([c.shape[0] // down * down for c in normalized], dtype=np.float64)
-    ok = ~np.isnan(errors)
-    if not ok.any():
-        raise ValueError("no clip is long enough to reconstruct")
-    return float((errors[ok] * frames[ok]).sum() / frames[ok].sum() * 100.0)
+    out = []
+    for errors in reconstruction_errors(vq, normalizer, normalized, batch_size):
+        ok = ~np.isnan(errors)
+        if not ok.any():
+            raise ValueError("no clip is long enough to reconstruct")
+        out.append(float((errors[ok] * frames[ok]).sum() / frames[ok].sum() * 100.0))
+    return out[0], out[1]

@@ -119,19 +119,19 @@ def train_all(args: argparse.Namespace, data: Path) -> dict:
         if failed:
             raise RuntimeError(f"stage(s) {', '.join(failed)} failed; see {work}/<stage>/stdout.log and train.log")
         for stage in todo:
-            _mark_done(work / stage, _summary_from_log(work / stage, stage))
+            _mark_done(work / stage, _stage_summary(work / stage, stage))
     else:
         for stage in todo:
             result = subprocess.run(_stage_command(stage, args, data, work), check=False)
             if result.returncode != 0:
                 raise RuntimeError(f"stage {stage} failed (exit {result.returncode}); see {work / stage}/train.log")
-            _mark_done(work / stage, _summary_from_log(work / stage, stage))
+            _mark_done(work / stage, _stage_summary(work / stage, stage))
     for stage in STAGES:
         summaries[stage] = _done(work / stage)
     return summaries
 
 
-def _summary_from_log(folder: Path, stage: str) -> dict:
+def _stage_summary(folder: Path, stage: str) -> dict:
     """The stage's exported metrics plus its training time and step count (from its state file)."""
     _, meta = read_stage(folder, stage)
     state = torch.load(folder / "train_state.pt", map_location="cpu", weights_only=True)

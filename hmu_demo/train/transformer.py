@@ -63,21 +63,31 @@ def caption_embeddings(data: Path, splits: list[MotionSplit], cache: Path, encod
 
 def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.device, limit: int | None = None,
                  max_tokens: int = 49, progress: bool = True) -> tuple[dict[str, TokenTable], CaptionEmbeddings]:
-    """Train/val token tables, cached in ``vq_folder/tokens.pt`` (rebuilt when the VQ is newer)."""
+    """Train/val token tables, cached in ``vq_folder/tokens.pt``.
+
+    The cache is checked before the corpus is read (each training process of a pipeline calls this),
+    and rebuilt when the VQ weights or the caption cache changed.
+    """
     cache = vq_folder / TOKENS_FILE
     weights = vq_folder / "vq.safetensors"
+
+    def key() -> str:
+        stamp = captions.stat() if captions.is_file() else None
+        return repr({"data": str(Path(data).resolve()), "limit": limit, "max_tokens": max_tokens,
+                     "vq_mtime": weights.stat().st_mtime_ns,
+                     "captions": None if stamp is None else (stamp.st_mtime_ns, stamp.st_size)})
+
+    if cache.is_file() and captions.is_file():
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        if saved.get("key") == key():
+            return ({n: TokenTable.from_state(saved[n]) for n in ("train", "val")},
+                    CaptionEmbeddings.load(captions))
     vq, normalizer = load_vq(vq_folder, device)
     splits = {name: MotionSplit.load(data, name, normalizer, limit) for name in ("train", "val")}
     embeddings = caption_embeddings(data, list(splits.values()), captions, progress=progress)
-    key = {"data": str(Path(data).resolve()), "limit": limit, "max_tokens": max_tokens,
-           "vq_mtime": weights.stat().st_mtime_ns, "captions": len(embeddings.texts)}
-    if cache.is_file():
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
-        if saved.get("key") == repr(key):
-            return {n: TokenTable.from_state(saved[n]) for n in splits}, embeddings
     tables = {n: encode_split(vq, s, embeddings, max_tokens) for n, s in splits.items()}
     tmp = cache.with_name(cache.name + ".tmp")
-    torch.save({"key": repr(key), **{n: t.state() for n, t in tables.items()}}, tmp)
+    torch.save({"key": key(), **{n: t.state() for n, t in tables.items()}}, tmp)
     tmp.replace(cache)
     return tables, embeddings
 

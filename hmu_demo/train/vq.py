@@ -71,8 +71,8 @@ def train_vq(data: Path, out: Path, config: VQConfig, steps: int | None = None, 
                                                     "perplexity": float(perplexity.detach())}
 
     def validate(net):
-        return {"mpjpe_cm": reconstruction_mpjpe_cm(net, normalizer, val.features),
-                "global_mpjpe_cm": reconstruction_mpjpe_cm(net, normalizer, val.features, aligned=False)}
+        aligned, global_ = reconstruction_mpjpe_cm(net, normalizer, val.features)
+        return {"mpjpe_cm": aligned, "global_mpjpe_cm": global_}
 
     def export(net, metrics):
         export_weights(out, "vq", net, {"config": config.to_dict(), "metrics": metrics, "window": window,
