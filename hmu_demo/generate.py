@@ -14,7 +14,8 @@ decoding is therefore batched per distinct token length, never across lengths.
 CLI::
 
     python -m hmu_demo.generate "a person jumps twice" "a man walks" --out DIR [--backbone momask|bamm]
-        [--seconds S] [--seed N] [--steps N] [--bundle FOLDER | --official FOLDER] [--device cpu|cuda]
+        [--seconds S] [--seed N] [--steps N] [--bundle FOLDER | --official FOLDER] [--edit EDIT_DIR]
+        [--device cpu|cuda]
 
 writes ``DIR/<k>_joints.npy``, ``<k>_features.npy``, ``<k>_tokens.npy`` and ``DIR/manifest.json``.
 """
@@ -61,6 +62,7 @@ class Motion:
     length_frames: int
     seed: int = 0
     backbone: str = "momask"
+    gated: bool = False  # LCR-gated: the flagged codes were masked out of this prompt's sampling
 
     @property
     def seconds(self) -> float:
@@ -175,11 +177,16 @@ class Generator:
                 frames[i] = min(tokens * down, max_frames)
         token_lens = [f // down for f in frames]
 
+        gate = getattr(bundle, "gate", None)  # LCR-gated edits (hmu_demo.unlearning.gate)
+        forbidden = gate.forbidden_rows(prompts, cond) if gate is not None else None
+        gated = [False] * len(prompts) if forbidden is None else forbidden.any(dim=1).tolist()
         gens = _generators(seed, prompts, "tokens")
         if backbone == "momask":
-            base = bundle.masked.generate(cond, token_lens, timesteps=steps, cond_scale=cond_scale, generator=gens)
+            base = bundle.masked.generate(cond, token_lens, timesteps=steps, cond_scale=cond_scale, generator=gens,
+                                          forbidden=forbidden)
         else:
-            base, _ = bundle.bamm.generate(cond, token_lens, cond_scale=cond_scale, generator=gens)
+            base, _ = bundle.bamm.generate(cond, token_lens, cond_scale=cond_scale, generator=gens,
+                                           forbidden=forbidden)
         ids = bundle.residual.generate(base, cond, token_lens, cond_scale=res_cond_scale, generator=gens)
 
         # decode per distinct length (the conv decoder would see other samples' padding otherwise)
@@ -198,7 +205,7 @@ class Generator:
         ids_np = ids.cpu().numpy().astype(np.int64)
         return [
             Motion(prompt=p, tokens=ids_np[i, : token_lens[i]].copy(), features=features[i], joints=joints[i],
-                   length_frames=frames[i], seed=int(seed), backbone=backbone)
+                   length_frames=frames[i], seed=int(seed), backbone=backbone, gated=bool(gated[i]))
             for i, p in enumerate(prompts)
         ]
 
@@ -233,6 +240,7 @@ def _parser():
     src = p.add_mutually_exclusive_group()
     src.add_argument("--bundle", help="a bundle folder (ModelBundle.save)")
     src.add_argument("--official", help="the official MoMask/BAMM checkpoints/t2m folder")
+    p.add_argument("--edit", help="an unlearning edit folder (python -m hmu_demo.unlearn --out DIR) to apply")
     p.add_argument("--text-weights", help="local text-encoder folder (CLIP ViT-B/32 for official models)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     return p
@@ -257,6 +265,15 @@ def _run(args) -> dict:
         raise _CliError(
             f"the embedded models are not trained yet (no {EMBEDDED_DIR / 'bundle.json'}); pass a bundle "
             "folder with --bundle FOLDER or the official MoMask/BAMM checkpoints with --official FOLDER", 2)
+    edit = None
+    if args.edit:
+        from hmu_demo.unlearning.edit_io import EditError, load_edit
+
+        try:
+            bundle, report, _ = load_edit(bundle, args.edit)
+        except EditError as err:
+            raise _CliError(str(err), 2) from err
+        edit = {"folder": str(args.edit), "method": report.method, "concept": report.concept}
     gen = Generator(bundle, bundle.make_text_encoder(device, args.text_weights), device=device)
     lengths = None if args.seconds is None else [args.seconds * FPS] * len(args.prompts)
     motions = gen.generate(args.prompts, lengths, seed=args.seed, steps=args.steps, cond_scale=args.cond_scale,
@@ -268,11 +285,11 @@ def _run(args) -> dict:
         np.save(out / f"{k}_joints.npy", m.joints)
         np.save(out / f"{k}_features.npy", m.features)
         np.save(out / f"{k}_tokens.npy", m.tokens)
-        entries.append({"index": k, "prompt": m.prompt, "frames": m.length_frames, "seconds": m.seconds,
+        entries.append({"index": k, "prompt": m.prompt, "frames": m.length_frames, "seconds": m.seconds, "gated": m.gated,
                         "joints": f"{k}_joints.npy", "features": f"{k}_features.npy", "tokens": f"{k}_tokens.npy"})
     manifest = {"bundle": source, "backbone": args.backbone, "seed": args.seed, "steps": args.steps,
                 "cond_scale": args.cond_scale, "res_cond_scale": args.res_cond_scale, "fps": FPS,
-                "device": str(device), "text_encoder": bundle.config.text_encoder, "motions": entries}
+                "device": str(device), "text_encoder": bundle.config.text_encoder, "edit": edit, "motions": entries}
     import json
 
     tmp = out / "manifest.json.tmp"

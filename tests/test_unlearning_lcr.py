@@ -170,7 +170,9 @@ def test_variants_edit_only_flagged_rows_of_a_copy(variant):
         other, _ = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=4)
         assert not torch.equal(other.vq.codebook(0), new)
     # report content
-    assert report.variant == variant and report.k == 3 and report.alpha == 0.5 and report.seconds >= 0
+    hp = report.hyperparameters
+    assert hp["variant"] == variant and hp["k"] == 3 and hp["alpha"] == 0.5 and report.seconds >= 0
+    assert report.layers[0].name == "vq.codebook0" and report.layers[0].rel_change > 0
     assert report.method == ("lcr-nearest" if variant == "nearest" else "lcr")
     f = report.flagged[0]
     assert (f.n_forget, f.n_retain) == (10, 0) and f.score1 == pytest.approx(1e9) and f.replacement
@@ -183,7 +185,7 @@ def test_official_formula_and_orth_formula():
     old = bundle.vq.codebook(0).detach().clone().double()
     sigma = old.std().item()
     edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.0, variant="official")
-    assert report.target == 0 and report.sigma == pytest.approx(sigma)
+    assert report.details["target"] == 0 and report.details["sigma"] == pytest.approx(sigma)
     for c in report.codes:
         assert torch.equal(edited.vq.codebook(0)[c], bundle.vq.codebook(0)[0])
     # noise scale is alpha * sigma
@@ -192,7 +194,7 @@ def test_official_formula_and_orth_formula():
     assert 0.5 < dev.std().item() < 1.5
     # target 0 flagged -> redrawn among unflagged codes
     _, report = lcr_edit(bundle, "violence", index=index, codes=[0, 5], alpha=1.0)
-    assert report.target not in (0, 5) and report.codes == [0, 5]
+    assert report.details["target"] not in (0, 5) and report.codes == [0, 5]
     # orth: rows lose alpha times their component on the normalised mean of flagged rows
     edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=1.0, variant="orth")
     d = old[report.codes].mean(0)
@@ -235,12 +237,12 @@ def test_embedded_violence_run():
     snap = _snapshot(bundle)
     for variant in ("official", "nearest"):
         edited, report = lcr_edit(bundle, "violence", index=index, variant=variant)
-        print(f"\nLCR {variant}: k={report.k} flagged {len(report.codes)} codes {report.codes} "
-              f"forget motions {report.motions_forget}/{len(index)} in {report.seconds:.3f} s")
+        print(f"\nLCR {variant}: k={report.hyperparameters['k']} flagged {len(report.codes)} codes {report.codes} "
+              f"forget motions {report.details['motions_forget']}/{len(index)} in {report.seconds:.3f} s")
         for f in report.flagged[:5]:
             print(f"  code {f.code}: n_f={f.n_forget} n_r={f.n_retain} s1={f.score1:.3g} s2={f.score2:.3g} "
                   f"-> {f.replacement}")
-        assert len(report.codes) >= report.k
-        assert 0 < report.motions_forget < len(index)
+        assert len(report.codes) >= report.hyperparameters["k"]
+        assert 0 < report.details["motions_forget"] < len(index)
         assert sum(f.n_forget for f in report.flagged) > sum(f.n_retain for f in report.flagged)
     _assert_same(bundle, snap)

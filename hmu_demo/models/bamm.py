@@ -28,6 +28,7 @@ from hmu_demo.models.layers import (
     rand_uniform,
     as_lengths,
     build_seq_trans_encoder,
+    forbid_codes,
     check_cond,
     check_generator,
     drop_cond,
@@ -142,7 +143,8 @@ class BAMMTransformer(nn.Module):
 
     # ---------------------------------------------------------------- generation
     def _sample_pass(self, ids: Tensor, cond: Tensor, given: Tensor | None, cond_scale: float,
-                     allow_end: bool, generator: GeneratorLike, lens: Tensor | None = None) -> Tensor:
+                     allow_end: bool, generator: GeneratorLike, lens: Tensor | None = None,
+                     forbidden: Tensor | None = None) -> Tensor:
         """One cascaded pass: autoregressive steps, each one batched CFG forward, softmax sampling
         without top-k or temperature; the END logit is dropped unless ``allow_end``.
 
@@ -159,6 +161,7 @@ class BAMMTransformer(nn.Module):
             logits = self.forward_with_cond_scale(ids, cond, given, cond_scale)[..., k]  # (B, V)
             if not allow_end:
                 logits = logits[:, : self.num_tokens]
+            logits = forbid_codes(logits, forbidden)
             active = [1] * bs if lens is None else (lens > k).long().tolist()
             noise = uniform_noise(bs, active, 1, logits.shape[-1], generator, ids.device)[:, 0]
             ids[:, k] = gumbel_sample(logits, noise)
@@ -167,9 +170,10 @@ class BAMMTransformer(nn.Module):
     @torch.no_grad()
     def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int] | None = None,
                  cond_scale: float = 4.0, refine_cond_scale: float = 3.0, remask: str = "first",
-                 generator: GeneratorLike = None) -> tuple[Tensor, Tensor]:
+                 generator: GeneratorLike = None, forbidden: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Cascaded decoding -> (ids (B, max length) with -1 after each length, lengths (B,)).
 
+        ``forbidden`` (B, n) bool: code ids a sample may never take in either pass (LCR-gated).
         Pass 1 (causal) samples T tokens at ``cond_scale``; with ``lengths_tokens=None`` END may be
         sampled and the length is the index of the first id >= END (END first -> token 0 := 0,
         length 1); otherwise the END logit is removed and the given lengths (1..T) are used.
@@ -197,7 +201,7 @@ class BAMMTransformer(nn.Module):
 
             ids = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=device)
             ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator,
-                                    None if predict_length else lens)
+                                    None if predict_length else lens, forbidden)
             if predict_length:
                 end_first = ids[:, 0] >= self.end_id
                 ids[end_first, 0] = 0
@@ -217,7 +221,7 @@ class BAMMTransformer(nn.Module):
                 is_mask = torch.ones_like(keep)
                 is_mask[:, 1::2] = False
             given = (~is_mask & keep) | (ids == self.end_id)
-            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens)
+            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens, forbidden)
             refined = torch.where(given, ids, refined)
             out = torch.where(keep, refined, -1)[:, :t]
             return out[:, : int(lens.max())], lens

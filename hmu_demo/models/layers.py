@@ -126,6 +126,21 @@ def top_k_filter(logits: Tensor, thres: float = 0.9, dim: int = -1) -> Tensor:
     return out
 
 
+def forbid_codes(logits: Tensor, forbidden: Tensor | None) -> Tensor:
+    """``logits`` (B, V) or (B, L, V) with -inf where ``forbidden`` (B, n <= V) is True, so those ids are
+    never sampled (LCR-gated). Rows that forbid nothing are returned bit-identical."""
+    if forbidden is None:
+        return logits
+    if forbidden.ndim != 2 or forbidden.shape[0] != logits.shape[0] or forbidden.shape[1] > logits.shape[-1]:
+        raise ValueError(f"forbidden must have shape ({logits.shape[0]}, <= {logits.shape[-1]}), "
+                         f"got {tuple(forbidden.shape)}")
+    mask = torch.zeros(logits.shape[0], logits.shape[-1], dtype=torch.bool, device=logits.device)
+    mask[:, : forbidden.shape[1]] = forbidden.to(logits.device)
+    if logits.ndim == 3:
+        mask = mask.unsqueeze(1)
+    return logits.masked_fill(mask, float("-inf"))
+
+
 def check_generator(generator: GeneratorLike, batch: int) -> None:
     """Validate a per-sample generator list length."""
     if generator is None or isinstance(generator, torch.Generator):

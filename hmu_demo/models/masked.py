@@ -28,6 +28,7 @@ from hmu_demo.models.layers import (
     rand_uniform,
     as_lengths,
     build_seq_trans_encoder,
+    forbid_codes,
     check_cond,
     check_generator,
     cosine_schedule,
@@ -125,8 +126,10 @@ class MaskTransformer(nn.Module):
     @torch.no_grad()
     def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int], timesteps: int = 10,
                  cond_scale: float = 4.0, temperature: float = 1.0, topk_filter_thres: float = 0.9,
-                 generator: GeneratorLike = None) -> Tensor:
+                 generator: GeneratorLike = None, forbidden: Tensor | None = None) -> Tensor:
         """Iterative masked decoding (§3.2) -> ids (B, max length), -1 at pads.
+
+        ``forbidden`` (B, n) bool: code ids a sample may never take (LCR-gated), None for none.
 
         Per-sample cosine schedule k_i = max(1, round(cos(pi tau / 2) len_i)); only tokens predicted in
         the previous step can be re-masked; top-k filter (52 of 512) before sampling; the confidence
@@ -152,6 +155,7 @@ class MaskTransformer(nn.Module):
                 is_mask = ranks < num_masked.unsqueeze(-1)
                 ids = torch.where(is_mask, self.mask_id, ids)
                 logits = self.forward_with_cond_scale(ids, cond, padding_mask, cond_scale).permute(0, 2, 1)
+                logits = forbid_codes(logits, forbidden)
                 filtered = top_k_filter(logits, topk_filter_thres, dim=-1)
                 noise = uniform_noise(bs, lens, seq_len, logits.shape[-1], generator, device)
                 pred = gumbel_sample(filtered, noise, temperature)

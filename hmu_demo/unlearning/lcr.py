@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -41,7 +41,9 @@ import torch
 
 from hmu_demo.data.lexicon import Lexicon, count_matching_lines, load_lexicon
 from hmu_demo.models.code_index import CodeIndex
+from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.report import EditReport, FlaggedCode, layer_changes
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -49,8 +51,6 @@ __all__ = [
     "EPS",
     "VARIANTS",
     "CodeStats",
-    "FlaggedCode",
-    "LCRReport",
     "code_statistics",
     "concept_split",
     "lcr_edit",
@@ -70,17 +70,20 @@ DEFAULT_INDEX = Path(__file__).resolve().parents[2] / "checkpoints" / "embedded"
 # ----------------------------------------------------------------------------- split
 
 
-def resolve_lexicon(concept: str | Lexicon | Sequence[str]) -> Lexicon:
-    """A Lexicon from a Lexicon, a concept name / comma list / file (``load_lexicon``) or keywords."""
+def resolve_lexicon(concept: Concept | str | Lexicon | Sequence[str]) -> Lexicon:
+    """A Lexicon from a Concept (its forget keywords), a Lexicon, a concept name / comma list / file
+    (``load_lexicon``) or keywords."""
     if isinstance(concept, Lexicon):
         return concept
+    if isinstance(concept, Concept):
+        return Lexicon(concept.name, concept.forget)
     if isinstance(concept, str):
         return load_lexicon(concept) if "," not in concept else load_lexicon("custom", concept)
     keywords = tuple(str(k) for k in concept)
     return Lexicon("custom", keywords)
 
 
-def concept_split(index: CodeIndex, keywords_or_lexicon: str | Lexicon | Sequence[str], match: str = "word",
+def concept_split(index: CodeIndex, keywords_or_lexicon: Concept | str | Lexicon | Sequence[str], match: str = "word",
                   min_occurrence: int = 1) -> np.ndarray:
     """(len(index),) bool: True for forget motions (>= ``min_occurrence`` matching caption lines)."""
     if isinstance(min_occurrence, bool) or not isinstance(min_occurrence, int) or min_occurrence < 1:
@@ -170,43 +173,6 @@ def select_per_concept(index: CodeIndex, ks: dict, match: str = "word", min_occu
     return list(out)
 
 
-# ----------------------------------------------------------------------------- report
-
-
-@dataclass
-class FlaggedCode:
-    code: int
-    score1: float
-    score2: float
-    n_forget: int
-    n_retain: int
-    replacement: str          # human-readable description of the new row
-    source: int | None = None  # the code copied (official: target, nearest: nearest safe code)
-
-
-@dataclass
-class LCRReport:
-    method: str
-    k: int
-    alpha: float
-    variant: str
-    seed: int
-    layer: int
-    sigma: float
-    motions_forget: int
-    motions_retain: int
-    flagged: list[FlaggedCode] = field(default_factory=list)
-    target: int | None = None
-    seconds: float = 0.0
-
-    @property
-    def codes(self) -> list[int]:
-        return [f.code for f in self.flagged]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 # ----------------------------------------------------------------------------- edit
 
 
@@ -224,18 +190,58 @@ def _load_index(index: CodeIndex | str | os.PathLike | None) -> CodeIndex:
     return index if isinstance(index, CodeIndex) else CodeIndex.load(index)
 
 
-@torch.no_grad()
-def lcr_edit(bundle, concept: np.ndarray | str | Lexicon | Sequence[str], *,
-             index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_K,
-             alpha: float = DEFAULT_ALPHA, variant: Variant = "official", seed: int = 0,
-             match: str = "word", min_occurrence: int = 1, codes: Iterable[int] | None = None,
-             target: int = 0):
-    """Edit a copy of ``bundle``'s layer-0 codebook; returns (edited_bundle, LCRReport).
+def concept_name(concept: np.ndarray | Concept | str | Lexicon | Sequence[str]) -> str:
+    """The name a report gives the concept."""
+    if isinstance(concept, np.ndarray):
+        return "custom mask"
+    return resolve_lexicon(concept).name
+
+
+def flag_codes(bundle, concept: np.ndarray | Concept | str | Lexicon | Sequence[str], *,
+               index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_K, match: str = "word",
+               min_occurrence: int = 1, codes: Iterable[int] | None = None
+               ) -> tuple[CodeIndex, np.ndarray, CodeStats, list[int]]:
+    """Steps 1-4 for ``bundle``: (index, forget mask, statistics, flagged codes in selection order).
 
     ``concept`` is a forget mask over ``index.motions`` or what :func:`concept_split` accepts.
     ``index`` is a CodeIndex or its path (default: the embedded one); it must code layer 0 of a
     codebook with as many rows as the bundle's. ``codes`` overrides the selection (e.g. a union
     of per-sub-concept selections, §2.4); their scores are still reported.
+    """
+    idx = _load_index(index)
+    live = bundle.vq.codebook(0)
+    if idx.layer != 0 or idx.nb_code != live.shape[0]:
+        raise ValueError(f"code index covers layer {idx.layer} with {idx.nb_code} codes; the bundle's layer-0 "
+                         f"codebook has {live.shape[0]}")
+    mask = concept if isinstance(concept, np.ndarray) else concept_split(idx, concept, match, min_occurrence)
+    stats = code_statistics(idx, mask)
+    if codes is None:
+        flagged = select_codes(stats, k)
+    else:
+        flagged = list(dict.fromkeys(int(c) for c in codes))
+        if any(not 0 <= c < stats.nb_code for c in flagged):
+            raise ValueError(f"codes must lie in 0..{stats.nb_code - 1}")
+    return idx, mask, stats, flagged
+
+
+def flagged_entries(stats: CodeStats, flagged: Sequence[int], descriptions: dict[int, str],
+                    sources: dict[int, int | None]) -> list[FlaggedCode]:
+    """The report rows of the flagged codes."""
+    return [FlaggedCode(c, float(stats.score1[c]), float(stats.score2[c]), int(stats.n_forget[c]),
+                        int(stats.n_retain[c]), descriptions[c], sources.get(c)) for c in flagged]
+
+
+@torch.no_grad()
+def lcr_edit(bundle, concept: np.ndarray | Concept | str | Lexicon | Sequence[str], *,
+             index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_K,
+             alpha: float = DEFAULT_ALPHA, variant: Variant = "official", seed: int = 0,
+             match: str = "word", min_occurrence: int = 1, codes: Iterable[int] | None = None,
+             target: int = 0) -> tuple[object, EditReport]:
+    """Edit a copy of ``bundle``'s layer-0 codebook; returns (edited_bundle, EditReport).
+
+    Selection as :func:`flag_codes`; replacement by ``variant`` (module docstring). The report's
+    ``flagged`` lists every code with its scores, counts and replacement; ``details`` has σ, the
+    target code and the split sizes.
     """
     start = time.perf_counter()
     if variant not in VARIANTS:
@@ -244,23 +250,9 @@ def lcr_edit(bundle, concept: np.ndarray | str | Lexicon | Sequence[str], *,
     if not np.isfinite(alpha):
         raise ValueError(f"alpha must be finite, got {alpha!r}")
     layer = 0
-    idx = _load_index(index)
+    _, _, stats, flagged = flag_codes(bundle, concept, index=index, k=k, match=match,
+                                      min_occurrence=min_occurrence, codes=codes)
     live = bundle.vq.codebook(layer)
-    if idx.layer != layer or idx.nb_code != live.shape[0]:
-        raise ValueError(f"code index covers layer {idx.layer} with {idx.nb_code} codes; the bundle's layer-{layer} "
-                         f"codebook has {live.shape[0]}")
-    if isinstance(concept, np.ndarray):
-        mask = concept
-    else:
-        mask = concept_split(idx, concept, match, min_occurrence)
-    stats = code_statistics(idx, mask)
-    if codes is None:
-        flagged = select_codes(stats, k)
-    else:
-        flagged = list(dict.fromkeys(int(c) for c in codes))
-        if any(not 0 <= c < stats.nb_code for c in flagged):
-            raise ValueError(f"codes must lie in 0..{stats.nb_code - 1}")
-
     original = live.detach().to(torch.float64)
     sigma = float(original.std()) if original.numel() > 1 else 0.0
     gen = torch.Generator().manual_seed(int(seed))
@@ -309,11 +301,13 @@ def lcr_edit(bundle, concept: np.ndarray | str | Lexicon | Sequence[str], *,
         book = edited.vq.codebook(layer)
         rows = torch.tensor(flagged, dtype=torch.long)
         book[rows] = new_rows[rows].to(book.dtype).to(book.device)
-    report = LCRReport(
-        method="lcr-nearest" if variant == "nearest" else "lcr", k=int(k), alpha=alpha, variant=variant,
-        seed=int(seed), layer=layer, sigma=sigma, motions_forget=stats.motions_forget,
-        motions_retain=stats.motions_retain, target=tgt,
-        flagged=[FlaggedCode(c, float(stats.score1[c]), float(stats.score2[c]), int(stats.n_forget[c]),
-                             int(stats.n_retain[c]), descriptions[c], sources[c]) for c in flagged])
+    report = EditReport(
+        method="lcr-nearest" if variant == "nearest" else "lcr", concept=concept_name(concept),
+        hyperparameters={"k": int(k), "alpha": alpha, "variant": variant, "seed": int(seed), "match": match,
+                         "min_occurrence": int(min_occurrence)},
+        layers=layer_changes({f"vq.codebook{layer}": original}, {f"vq.codebook{layer}": new_rows}),
+        flagged=flagged_entries(stats, flagged, descriptions, sources),
+        details={"layer": layer, "sigma": sigma, "target": tgt, "motions_forget": stats.motions_forget,
+                 "motions_retain": stats.motions_retain})
     report.seconds = time.perf_counter() - start
     return edited, report

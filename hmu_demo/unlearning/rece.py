@@ -31,12 +31,11 @@ from hmu_demo.unlearning.uce import (
     DEFAULT_LAM,
     DEFAULT_PRESERVE_SCALE,
     DEFAULT_TARGET_MODE,
-    EditReport,
     copy_with_new_weights,
-    layer_changes,
     prepare_edit,
     uce_solve,
 )
+from hmu_demo.unlearning.report import EditReport, layer_changes
 
 __all__ = ["DEFAULT_EPOCHS", "DEFAULT_LAM_R", "adversarial_embeddings", "rece_edit", "rece_weights"]
 
@@ -110,7 +109,7 @@ def rece_edit(bundle, concept: Concept, encoder, *, epochs: int = DEFAULT_EPOCHS
         {"epochs": epochs, "lam_r": float(lam_r), "official_variant": bool(official_variant), "lam": float(lam),
          "erase_scale": float(erase_scale), "preserve_scale": float(preserve_scale), "mode": mode,
          "n_forget": int(C_e.shape[0]), "n_preserve": int(C_p.shape[0]), "target": concept.target},
-        layer_changes(old, new), 0.0, {"epochs": history},
+        layers=layer_changes(old, new), details={"epochs": history},
     )
     report.seconds = time.perf_counter() - start
     return edited, report

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -37,14 +36,13 @@ from torch import Tensor
 
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.report import EditReport, layer_changes
 
 __all__ = [
     "DEFAULT_ERASE_SCALE",
     "DEFAULT_LAM",
     "DEFAULT_PRESERVE_SCALE",
     "DEFAULT_TARGET_MODE",
-    "EditReport",
-    "LayerChange",
     "cond_layers",
     "copy_with_new_weights",
     "uce_edit",
@@ -60,33 +58,6 @@ DEFAULT_TARGET_MODE = "replace"
 TargetMode = Literal["replace", "tensor"]
 TARGET_MODES: tuple[str, ...] = ("replace", "tensor")
 COND_MODELS: tuple[str, ...] = ("masked", "residual", "bamm")
-
-
-@dataclass
-class LayerChange:
-    """One edited weight: its module path, shape and relative Frobenius change ‖W'−W‖/‖W‖."""
-
-    name: str
-    shape: tuple[int, ...]
-    rel_change: float
-
-
-@dataclass
-class EditReport:
-    """What an edit did, for the UI / benchmark: method, concept, hyperparameters, layers, time."""
-
-    method: str
-    concept: str
-    hyperparameters: dict
-    layers: list[LayerChange] = field(default_factory=list)
-    seconds: float = 0.0
-    details: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        for layer in out["layers"]:
-            layer["shape"] = list(layer["shape"])
-        return out
 
 
 # ----------------------------------------------------------------------------- closed form
@@ -202,15 +173,6 @@ def copy_with_new_weights(bundle, new_weights: dict[str, Tensor]):
     return edited
 
 
-def layer_changes(old: dict[str, Tensor], new: dict[str, Tensor]) -> list[LayerChange]:
-    out = []
-    for name, w_old in old.items():
-        w_old64, w_new64 = w_old.detach().double().cpu(), new[name].detach().double().cpu()
-        denom = float(w_old64.norm()) or 1.0
-        out.append(LayerChange(name, tuple(w_old.shape), float((w_new64 - w_old64).norm()) / denom))
-    return out
-
-
 def _encode(encoder, texts: Sequence[str]) -> Tensor:
     if not texts:
         return torch.zeros(0, 0, dtype=torch.float64)
@@ -259,8 +221,8 @@ def uce_edit(bundle, concept: Concept, encoder, *, lam: float = DEFAULT_LAM,
         "uce", concept.name,
         {"lam": float(lam), "erase_scale": float(erase_scale), "preserve_scale": float(preserve_scale),
          "mode": mode, "n_forget": int(C_e.shape[0]), "n_preserve": int(C_p.shape[0]), "target": concept.target},
-        layer_changes(old, new), 0.0,
-        {"lam_over_mean_sq_norm": float(lam) / max(float((C_e ** 2).sum(1).mean()), 1e-12)},
+        layers=layer_changes(old, new),
+        details={"lam_over_mean_sq_norm": float(lam) / max(float((C_e ** 2).sum(1).mean()), 1e-12)},
     )
     report.seconds = time.perf_counter() - start
     return edited, report

@@ -1,0 +1,157 @@
+"""Edits on disk: only what an edit changed, so an edit is kilobytes-to-megabytes, not a second bundle.
+
+Folder layout (written by ``python -m hmu_demo.unlearn``, read by ``--edit DIR`` of the generator)::
+
+    DIR/edit.safetensors   the edited tensors by their bundle path ("masked.cond_emb.weight",
+                           "vq.quantizer.layers.0.codebook", ...) and the LCR-gated gate's buffers
+                           ("gate.forbidden", "gate.motion_text", "gate.motion_forget")
+    DIR/edit.json          {"format": "hmu-edit", "version": 1, "backbone", "report": EditReport,
+                            "gate": gate settings or null, "base": fingerprints of the base bundle}
+
+The base fingerprints (SHA-256 of the original values of every edited tensor and of the layer-0
+codebook) make :func:`load_edit` refuse an edit made for another bundle: flagged code ids or a
+``cond_emb`` delta mean nothing on other weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.gate import ConceptGate
+from hmu_demo.unlearning.report import EditReport
+
+__all__ = ["EDIT_JSON", "EDIT_WEIGHTS", "EditError", "changed_tensors", "load_edit", "save_edit"]
+
+FORMAT = "hmu-edit"
+VERSION = 1
+EDIT_JSON = "edit.json"
+EDIT_WEIGHTS = "edit.safetensors"
+GATE_PREFIX = "gate."
+CODEBOOK0 = "vq.quantizer.layers.0.codebook"
+
+
+class EditError(ValueError):
+    """An edit folder is missing, corrupt, or made for another bundle (the message says which)."""
+
+
+def _fingerprint(t: Tensor) -> str:
+    data = t.detach().to("cpu").contiguous()
+    digest = hashlib.sha256(str(tuple(data.shape)).encode() + str(data.dtype).encode())
+    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+def _tensors(module: torch.nn.Module) -> dict[str, Tensor]:
+    return dict(module.state_dict(keep_vars=True))
+
+
+def changed_tensors(original: torch.nn.Module, edited: torch.nn.Module) -> dict[str, Tensor]:
+    """Tensors of ``edited`` that are not the original's own object (edits share all others)."""
+    before = _tensors(original)
+    return {name: t for name, t in _tensors(edited).items() if name not in before or before[name] is not t}
+
+
+def save_edit(original: torch.nn.Module, edited: torch.nn.Module, report: EditReport, folder: str | os.PathLike,
+              backbone: str = "momask") -> Path:
+    """Write ``edited``'s difference from ``original`` and ``report`` to ``folder`` (created; files replaced)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    changed = changed_tensors(original, edited)
+    before = _tensors(original)
+    weights = {n: t for n, t in changed.items() if not n.startswith(GATE_PREFIX)}
+    unknown = [n for n in weights if n not in before]
+    if unknown:
+        raise EditError(f"the edited bundle has tensors the original lacks: {', '.join(unknown)}")
+    fingerprints = {n: _fingerprint(before[n]) for n in weights}
+    if CODEBOOK0 in before:
+        fingerprints[CODEBOOK0] = _fingerprint(before[CODEBOOK0])
+    gate = getattr(edited, "gate", None)
+    meta = {"format": FORMAT, "version": VERSION, "backbone": backbone, "report": report.to_dict(),
+            "gate": gate.config() if isinstance(gate, ConceptGate) else None,
+            "base": {"fingerprints": fingerprints,
+                     "text_encoder": getattr(getattr(original, "config", None), "text_encoder", None)}}
+    tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in changed.items()}
+    tmp_weights, tmp_json = folder / (EDIT_WEIGHTS + ".tmp"), folder / (EDIT_JSON + ".tmp")
+    save_file(tensors, str(tmp_weights))
+    tmp_json.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    os.replace(tmp_weights, folder / EDIT_WEIGHTS)
+    os.replace(tmp_json, folder / EDIT_JSON)
+    return folder
+
+
+def read_edit_meta(folder: str | os.PathLike) -> dict:
+    """edit.json of an edit folder, checked."""
+    path = Path(folder) / EDIT_JSON
+    if not path.is_file():
+        raise EditError(f"{folder} is not an edit folder (no {EDIT_JSON}); make one with python -m hmu_demo.unlearn")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EditError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise EditError(f"{path} is not an HMU edit (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("version") != VERSION:
+        raise EditError(f"{path} has version {meta.get('version')!r}; this program reads version {VERSION}")
+    return meta
+
+
+def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[torch.nn.Module, EditReport, dict]:
+    """Apply a saved edit to a copy of ``bundle``: (edited_bundle, report, edit.json contents).
+
+    Refuses (EditError) a folder that is incomplete or corrupt, or whose base fingerprints do not
+    match ``bundle``. The original bundle is not modified.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    meta = read_edit_meta(folder)
+    report = EditReport.from_dict(meta.get("report"))
+    path = Path(folder) / EDIT_WEIGHTS
+    if not path.is_file():
+        raise EditError(f"{folder} has no {EDIT_WEIGHTS}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise EditError(f"{path} cannot be read: {err}") from err
+    before = _tensors(bundle)
+    base = meta.get("base") or {}
+    for name, digest in (base.get("fingerprints") or {}).items():
+        if name not in before:
+            raise EditError(f"this edit changes {name}, which the bundle does not have: it was made for another bundle")
+        if _fingerprint(before[name]) != digest:
+            raise EditError(f"this edit was made for another bundle ({name} differs); make it again for this one")
+    weights = {n: t for n, t in tensors.items() if not n.startswith(GATE_PREFIX)}
+    for name, t in weights.items():
+        if name not in before or tuple(before[name].shape) != tuple(t.shape):
+            raise EditError(f"{path}: tensor {name} {tuple(t.shape)} does not fit this bundle")
+        if not torch.isfinite(t).all():
+            raise EditError(f"{path}: tensor {name} has non-finite values")
+    edited = copy_sharing(bundle, [before[n] for n in weights])
+    after = _tensors(edited)
+    with torch.no_grad():
+        for name, t in weights.items():
+            after[name].copy_(t.to(dtype=after[name].dtype, device=after[name].device))
+    gate_config = meta.get("gate")
+    if gate_config is not None:
+        try:
+            gate = ConceptGate(gate_config["concept"], gate_config["keywords"], tensors["gate.forbidden"],
+                               tensors["gate.motion_text"], tensors["gate.motion_forget"],
+                               neighbours=int(gate_config["neighbours"]), threshold=float(gate_config["threshold"]),
+                               match=str(gate_config.get("match", "word")))
+        except (KeyError, TypeError, ValueError) as err:
+            raise EditError(f"{folder}: the gate of this edit is incomplete: {type(err).__name__}: {err}") from err
+        codebook = before.get(CODEBOOK0)
+        if codebook is not None and gate.forbidden.shape[0] != codebook.shape[0]:
+            raise EditError(f"{folder}: the gate covers {gate.forbidden.shape[0]} codes, the bundle has "
+                            f"{codebook.shape[0]}")
+        edited.gate = gate.to(codebook.device if codebook is not None else "cpu")
+    return edited, report, meta
