@@ -49,6 +49,7 @@ class CodeIndex:
     motions: list[IndexedMotion]
     split: str = "train"
     layer: int = 0
+    source: Path | None = field(default=None, compare=False)  # the file it was loaded from (caches live beside it)
     _by_code: dict[int, list[int]] | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:
@@ -157,4 +158,4 @@ class CodeIndex:
                                              codes, counts))
         except (KeyError, TypeError, ValueError) as err:
             raise CodeIndexError(f"{path}: {err}") from err
-        return cls(nb_code, motions, str(payload.get("split", "train")), int(payload.get("layer", 0)))
+        return cls(nb_code, motions, str(payload.get("split", "train")), int(payload.get("layer", 0)), path)

@@ -23,6 +23,8 @@ The per-motion caption embeddings cost one pass of the text encoder over the ind
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -37,10 +39,11 @@ from hmu_demo.data.lexicon import Lexicon
 from hmu_demo.models.code_index import CodeIndex
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.copying import copy_sharing
-from hmu_demo.unlearning.lcr import DEFAULT_K, concept_name, flag_codes, flagged_entries, resolve_lexicon
+from hmu_demo.unlearning.lcr import concept_name, flag_codes, flagged_entries, resolve_lexicon
 from hmu_demo.unlearning.report import EditReport
 
 __all__ = [
+    "DEFAULT_GATED_K",
     "DEFAULT_NEIGHBOURS",
     "DEFAULT_THRESHOLD",
     "ConceptGate",
@@ -50,8 +53,14 @@ __all__ = [
     "text_cache_path",
 ]
 
+# From the val-split sweep (benchmarks/unlearn_sweep.py, MoMask): masking needs more codes than
+# replacement, because the transformer routes around a forbidden code to a similar one: violent share of
+# forget generations 30 % at k=32, 13 % at k=64, 9 % at k=96, 7 % at k=128, retain top-1 unchanged
+# (0.95) throughout since no retain prompt was gated. Threshold 0.1 (one violent neighbour in ten) gates
+# 84 % of keyword-free violent captions against 74 % at 0.2, still gating no retain caption.
+DEFAULT_GATED_K = 128
 DEFAULT_NEIGHBOURS = 10
-DEFAULT_THRESHOLD = 0.2  # share of forget motions among the neighbours; tuned on the val split
+DEFAULT_THRESHOLD = 0.1
 TEXT_CACHE_FORMAT = "hmu-code-index-text"
 ENCODE_BATCH = 512
 
@@ -148,10 +157,19 @@ def text_cache_path(index_path: str | os.PathLike) -> Path:
     return path.with_name(name + ".text.npz")
 
 
+def _captions_digest(index: CodeIndex) -> str:
+    """Changes whenever any motion's id or captions change (a stale cache is never used)."""
+    digest = hashlib.sha256()
+    for m in index.motions:
+        digest.update(json.dumps([m.id, list(m.captions)]).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def _read_cache(path: Path, index: CodeIndex, encoder_name: str, dim: int) -> Tensor | None:
     try:
         with np.load(path, allow_pickle=False) as data:
-            if str(data["format"]) != TEXT_CACHE_FORMAT or str(data["encoder"]) != encoder_name:
+            if (str(data["format"]) != TEXT_CACHE_FORMAT or str(data["encoder"]) != encoder_name
+                    or str(data["captions_sha256"]) != _captions_digest(index)):
                 return None
             ids = [str(x) for x in data["ids"]]
             emb = data["embeddings"]
@@ -166,6 +184,7 @@ def _write_cache(path: Path, index: CodeIndex, encoder_name: str, emb: Tensor) -
     tmp = path.with_name(path.name + ".tmp.npz")
     try:
         np.savez_compressed(tmp, format=np.array(TEXT_CACHE_FORMAT), encoder=np.array(encoder_name),
+                            captions_sha256=np.array(_captions_digest(index)),
                             ids=np.array([m.id for m in index.motions]),
                             embeddings=emb.numpy().astype(np.float16))
         os.replace(tmp, path)
@@ -206,7 +225,7 @@ def motion_text_embeddings(index: CodeIndex, encoder, cache: str | os.PathLike |
 
 @torch.no_grad()
 def lcr_gated_edit(bundle, concept: Concept | str | Lexicon | Sequence[str], encoder, *,
-                   index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_K,
+                   index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_GATED_K,
                    neighbours: int = DEFAULT_NEIGHBOURS, threshold: float = DEFAULT_THRESHOLD,
                    match: str = "word", min_occurrence: int = 1) -> tuple[object, EditReport]:
     """A copy of ``bundle`` (sharing every tensor) with a :class:`ConceptGate` as ``.gate``.
@@ -214,18 +233,15 @@ def lcr_gated_edit(bundle, concept: Concept | str | Lexicon | Sequence[str], enc
     Codes are flagged exactly as LCR flags them (same ``k``); ``encoder`` is the bundle's text
     encoder, used only when the index's caption embeddings are not cached yet.
     """
-    from hmu_demo.unlearning.lcr import DEFAULT_INDEX
-
     start = time.perf_counter()
     if hasattr(bundle, "check_text_encoder"):
         bundle.check_text_encoder(encoder)
-    index_path = DEFAULT_INDEX if index is None else (None if isinstance(index, CodeIndex) else Path(index))
-    idx, mask, stats, flagged = flag_codes(bundle, concept, index=index, k=k, match=match,
-                                           min_occurrence=min_occurrence)
+    idx, mask, stats, flagged = flag_codes(bundle, concept, index=index, k=k,
+                                           match=match, min_occurrence=min_occurrence)
     lexicon = resolve_lexicon(concept) if not isinstance(concept, np.ndarray) else None
     if lexicon is None:
         raise ValueError("LCR-gated needs a concept with keywords for its text check, not a bare mask")
-    cache = text_cache_path(index_path) if index_path is not None else None
+    cache = text_cache_path(idx.source) if idx.source is not None else None
     motion_text = motion_text_embeddings(idx, encoder, cache)
     forbidden = torch.zeros(idx.nb_code, dtype=torch.bool)
     forbidden[flagged] = True

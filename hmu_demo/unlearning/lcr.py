@@ -48,6 +48,7 @@ from hmu_demo.unlearning.report import EditReport, FlaggedCode, layer_changes
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_K",
+    "DEFAULT_NEAREST_K",
     "EPS",
     "VARIANTS",
     "CodeStats",
@@ -60,7 +61,13 @@ __all__ = [
 ]
 
 EPS = 1e-8
-DEFAULT_K = 16  # the official --code_prune default; see the report for the sweep status
+# From the val-split sweep on checkpoints/embedded (benchmarks/unlearn_sweep.py; MoMask, 100 captions per
+# group): k=16 (the official --code_prune default) left 21 % of forget generations violent, k=24 18 %,
+# k=32 7 % (retain top-1 0.92 vs 0.95), k=64 0 % but retain top-1 0.88.
+DEFAULT_K = 32
+# LCR-nearest keeps retain top-1 at every k tried (0.95) but erases less: 39 % violent at k=32, 23 % at
+# k=64, 32 % at k=128 (the nearest safe code often decodes to a similar movement).
+DEFAULT_NEAREST_K = 64
 DEFAULT_ALPHA = 1.0
 VARIANTS: tuple[str, ...] = ("official", "orth", "nearest")
 Variant = Literal["official", "orth", "nearest"]

@@ -28,8 +28,8 @@ from hmu_demo.unlearning.report import EditReport
 
 __all__ = ["METHODS", "Method", "apply", "method_names", "resolve_concept"]
 
-#: Retain captions added to UCE/RECE's preserve set by ``preserve_captions`` (at most).
-MAX_PRESERVE_CAPTIONS = 4096
+#: Captions of the code index that ``preserve_captions`` / ``erase_captions`` may add (at most).
+MAX_INDEX_CAPTIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,21 @@ class Method:
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("uce", "closed-form edit of the text-condition projections (cond_emb)",
            {"lam": uce.DEFAULT_LAM, "erase_scale": uce.DEFAULT_ERASE_SCALE, "preserve_scale": uce.DEFAULT_PRESERVE_SCALE,
-            "mode": uce.DEFAULT_TARGET_MODE, "preserve_captions": 0}, needs_text_encoder=True),
+            "mode": uce.DEFAULT_TARGET_MODE, "preserve_captions": 0, "erase_captions": 0}, needs_text_encoder=True),
     Method("rece", "UCE, then adversarial text embeddings found in closed form and erased",
            {"epochs": rece.DEFAULT_EPOCHS, "lam_r": rece.DEFAULT_LAM_R, "official_variant": False,
             "lam": uce.DEFAULT_LAM, "erase_scale": uce.DEFAULT_ERASE_SCALE,
-            "preserve_scale": uce.DEFAULT_PRESERVE_SCALE, "mode": uce.DEFAULT_TARGET_MODE, "preserve_captions": 0},
+            "preserve_scale": uce.DEFAULT_PRESERVE_SCALE, "mode": uce.DEFAULT_TARGET_MODE, "preserve_captions": 0,
+            "erase_captions": 0},
            needs_text_encoder=True),
     Method("lcr", "flagged base-layer codes replaced by code 0 plus alpha*sigma noise (official LCR)",
            {"k": lcr.DEFAULT_K, "alpha": lcr.DEFAULT_ALPHA, "seed": 0}, needs_index=True),
     Method("lcr-orth", "flagged codes lose their component along the flagged codes' mean (official orth)",
            {"k": lcr.DEFAULT_K, "alpha": lcr.DEFAULT_ALPHA}, needs_index=True),
     Method("lcr-nearest", "each flagged code replaced by the nearest code that retain motions use",
-           {"k": lcr.DEFAULT_K, "alpha": 0.0, "seed": 0}, needs_index=True),
+           {"k": lcr.DEFAULT_NEAREST_K, "alpha": 0.0, "seed": 0}, needs_index=True),
     Method("lcr-gated", "flagged codes never sampled, only for prompts about the concept (no weight changed)",
-           {"k": lcr.DEFAULT_K, "neighbours": gate.DEFAULT_NEIGHBOURS, "threshold": gate.DEFAULT_THRESHOLD},
+           {"k": gate.DEFAULT_GATED_K, "neighbours": gate.DEFAULT_NEIGHBOURS, "threshold": gate.DEFAULT_THRESHOLD},
            needs_text_encoder=True, needs_index=True),
 )}
 
@@ -77,18 +78,19 @@ def resolve_concept(concept: Concept | str) -> Concept:
     raise ValueError(f"concept must be a Concept or a concept name, got {type(concept).__name__}")
 
 
-def _retain_captions(index: CodeIndex, concept: Concept, count: int) -> list[str]:
-    """``count`` captions of retain motions, evenly spread over the index (first caption of each)."""
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_PRESERVE_CAPTIONS:
-        raise ValueError(f"preserve_captions must be an integer in 0..{MAX_PRESERVE_CAPTIONS}, got {count!r}")
-    if count == 0:
+def _index_captions(index: CodeIndex | None, concept: Concept, count: object, forget: bool, what: str) -> list[str]:
+    """``count`` captions of forget (or retain) motions of the concept's split, evenly spread over the
+    index (the first caption of each motion)."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_INDEX_CAPTIONS:
+        raise ValueError(f"{what} must be an integer in 0..{MAX_INDEX_CAPTIONS}, got {count!r}")
+    if count == 0 or index is None:
         return []
     mask = lcr.concept_split(index, concept)
-    retain = [m for m, forget in zip(index.motions, mask) if not forget and m.captions]
-    if not retain:
+    motions = [m for m, is_forget in zip(index.motions, mask) if bool(is_forget) == forget and m.captions]
+    if not motions:
         return []
-    picks = np.linspace(0, len(retain) - 1, num=min(count, len(retain))).round().astype(int)
-    return [retain[i].captions[0] for i in dict.fromkeys(picks.tolist())]
+    picks = np.linspace(0, len(motions) - 1, num=min(count, len(motions))).round().astype(int)
+    return [motions[i].captions[0] for i in dict.fromkeys(picks.tolist())]
 
 
 def _load_index(index: CodeIndex | str | os.PathLike | None) -> CodeIndex | str | os.PathLike:
@@ -117,13 +119,15 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
     index = _load_index(index)
 
     if method in ("uce", "rece"):
-        count = hp.pop("preserve_captions")
-        needs = isinstance(count, bool) or not isinstance(count, int) or count != 0
-        idx = (index if isinstance(index, CodeIndex) else CodeIndex.load(index)) if needs else None
-        texts = _retain_captions(idx, concept, count) if idx is not None else []
+        n_preserve, n_erase = hp.pop("preserve_captions"), hp.pop("erase_captions")
+        idx = None
+        if n_preserve != 0 or n_erase != 0:  # bad values are reported by _index_captions
+            idx = index if isinstance(index, CodeIndex) else CodeIndex.load(index)
+        preserve = _index_captions(idx, concept, n_preserve, False, "preserve_captions")
+        erase = _index_captions(idx, concept, n_erase, True, "erase_captions")
         editor: Callable = uce.uce_edit if method == "uce" else rece.rece_edit
-        edited, report = editor(bundle, concept, text_encoder, preserve_texts=texts, **hp)
-        report.hyperparameters["preserve_captions"] = len(texts)
+        edited, report = editor(bundle, concept, text_encoder, preserve_texts=preserve, erase_texts=erase, **hp)
+        report.hyperparameters.update(preserve_captions=len(preserve), erase_captions=len(erase))
         return edited, report
     if method == "lcr-gated":
         return gate.lcr_gated_edit(bundle, concept, text_encoder, index=index, **hp)

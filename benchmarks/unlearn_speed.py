@@ -1,0 +1,146 @@
+"""Apply time and memory of every unlearning method on the CPU (UCE, RECE, LCR and its variants).
+
+    python benchmarks/unlearn_speed.py [--bundle checkpoints/embedded] [--repeats 5] [--corpus DIR]
+        [--threads N] [--json PATH] [--quick]
+
+Times ``hmu_demo.unlearning.registry.apply(bundle, "violence", method)`` with its default
+hyperparameters, as the app calls it: text encoder already loaded, code index already read
+(reading it, and the caption-embedding cache LCR-gated uses, is timed separately). Each method is
+warmed up once and timed ``--repeats`` times; the median is reported, with the extra memory of the
+edited copy (the tensors it does not share with the original) against the whole bundle.
+
+Baselines measured in the same run:
+
+* ``ratio_vs_one_prompt``: one MoMask generation of one 4-second prompt (batch 1), what a user
+  waits for anyway;
+* ``ratio_vs_lcr_from_corpus`` (with ``--corpus DIR``): LCR the way the official code does it,
+  encoding every training motion through the RVQ-VAE to count code usage before selecting, instead
+  of reading the code index (the official script takes about 15 s on a GPU).
+
+Targets (issue 4): UCE < 0.5 s, RECE < 2 s, LCR < 1 s. Writes benchmarks/results/unlearn_speed.json
+(nothing with ``--quick``, which uses 1 repeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+TARGETS = {"uce": 0.5, "rece": 2.0, "lcr": 1.0, "lcr-orth": 1.0, "lcr-nearest": 1.0, "lcr-gated": 1.0}
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def main() -> int:
+    from hmu_demo.generate import EMBEDDED_DIR, Generator
+    from hmu_demo.models.bundle import ModelBundle
+    from hmu_demo.models.code_index import CodeIndex
+    from hmu_demo.unlearning.edit_io import changed_tensors
+    from hmu_demo.unlearning.gate import motion_text_embeddings, text_cache_path
+    from hmu_demo.unlearning.lcr import lcr_edit
+    from hmu_demo.unlearning.registry import METHODS, apply
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", type=Path, default=EMBEDDED_DIR)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--corpus", type=Path, default=None, help="SynthMotion/HumanML3D folder for the from-corpus baseline")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "unlearn_speed.json")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    if not (args.bundle / "bundle.json").is_file():
+        print(f"error: no bundle at {args.bundle}", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = 1 if args.quick else max(1, args.repeats)
+    load_before = os.getloadavg()[0]
+
+    bundle = ModelBundle.load(args.bundle)
+    encoder = bundle.make_text_encoder("cpu")
+    encoder.encode(["warm up"])
+    index_path = args.bundle / "code_index.json.gz"
+    t = time.perf_counter()
+    index = CodeIndex.load(index_path)
+    index_load = time.perf_counter() - t
+    t = time.perf_counter()
+    motion_text_embeddings(index, encoder, text_cache_path(index_path))
+    text_cache_load = time.perf_counter() - t
+
+    gen = Generator(bundle, encoder, device="cpu")
+    one_prompt = _median_seconds(lambda: gen.generate(["a person walks forward and waves"], [80], seed=0), repeats)
+    bundle_bytes = _bytes(bundle.state_dict().values())
+
+    rows = {}
+    for name in METHODS:
+        seconds = _median_seconds(lambda: apply(bundle, "violence", name, text_encoder=encoder, index=index),
+                                  repeats)
+        edited, report = apply(bundle, "violence", name, text_encoder=encoder, index=index)
+        extra = _bytes(changed_tensors(bundle, edited).values())
+        rows[name] = {"seconds": round(seconds, 4), "target_seconds": TARGETS[name],
+                      "meets_target": seconds < TARGETS[name],
+                      "ratio_vs_one_prompt": round(seconds / one_prompt, 3),
+                      "extra_bytes": extra, "extra_vs_bundle": round(extra / bundle_bytes, 4),
+                      "flagged_codes": len(report.codes), "edited_layers": len(report.layers)}
+        print(f"{name:<12} {seconds:7.3f} s  (target < {TARGETS[name]} s)  {seconds / one_prompt:6.2f}x one prompt  "
+              f"+{extra / 1e6:.2f} MB ({100 * extra / bundle_bytes:.1f} % of the bundle)")
+
+    baseline = None
+    if args.corpus is not None:
+        def from_corpus():
+            lcr_edit(bundle, "violence", index=CodeIndex.build(bundle, args.corpus, split="train"))
+        t = time.perf_counter()
+        from_corpus()
+        baseline = time.perf_counter() - t  # one run: it is the slow path
+        for name in ("lcr", "lcr-orth", "lcr-nearest", "lcr-gated"):
+            rows[name]["ratio_vs_lcr_from_corpus"] = round(rows[name]["seconds"] / baseline, 4)
+        print(f"baseline: LCR from the corpus (encode every training motion) {baseline:.2f} s; "
+              f"LCR from the index is {baseline / rows['lcr']['seconds']:.0f}x faster")
+    print(f"baseline: one 4 s MoMask prompt {one_prompt:.3f} s; code index load {index_load:.3f} s, "
+          f"caption-embedding cache {text_cache_load:.3f} s")
+
+    result = {
+        "device": "cpu", "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "machine": platform.machine(),
+        "python": platform.python_version(), "torch": torch.__version__, "bundle": str(args.bundle.resolve()),
+        "concept": "violence", "repeats": repeats, "statistic": "median", "bundle_bytes": bundle_bytes,
+        "one_prompt_seconds": round(one_prompt, 4), "index_load_seconds": round(index_load, 4),
+        "text_cache_load_seconds": round(text_cache_load, 4),
+        "lcr_from_corpus_seconds": None if baseline is None else round(baseline, 3),
+        "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
+        "rows": rows,
+    }
+    result["machine_busy"] = load_before > 0.5 * (os.cpu_count() or 1)
+    if result["machine_busy"]:
+        print("warning: other processes were using the cores; the figures are too slow", file=sys.stderr)
+    if not args.quick:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,305 @@
+"""The unlearning registry, LCR-gated, edit folders, the unlearn CLI, generate --edit and eval.quick."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hmu_demo.generate import Generator
+from hmu_demo.generate import main as generate_main
+from hmu_demo.models.bundle import BundleConfig, ModelBundle
+from hmu_demo.models.code_index import CodeIndex, IndexedMotion
+from hmu_demo.unlearn import main as unlearn_main
+from hmu_demo.unlearning.concept import Concept
+from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, EditError, changed_tensors, load_edit, save_edit
+from hmu_demo.unlearning.gate import ConceptGate, motion_text_embeddings, text_cache_path
+from hmu_demo.unlearning.registry import METHODS, apply
+
+ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated"]
+FORGET_PROMPT = "a man kicks the door"
+BENIGN_PROMPT = "a person walks slowly"
+
+
+def _bundle(seed: int = 0) -> ModelBundle:
+    torch.manual_seed(seed)
+    bundle = ModelBundle(BundleConfig.preset("tiny"), np.zeros(263), np.ones(263))
+    with torch.no_grad():
+        book = bundle.vq.codebook(0)
+        book.copy_(torch.randn(book.shape, generator=torch.Generator().manual_seed(seed + 1)))
+    return bundle.eval()
+
+
+def _index(nb: int) -> CodeIndex:
+    rng = np.random.default_rng(0)
+    motions = []
+    for i in range(40):
+        forget = i < 10
+        codes = [c for c in rng.choice(nb, size=6, replace=False).tolist() if c not in (1, 2, 3)]
+        codes = sorted(set(codes + ([1, 2, 3] if forget else [])))
+        caption = FORGET_PROMPT if forget else (BENIGN_PROMPT if i % 2 else "someone waves with the right hand")
+        motions.append(IndexedMotion(f"m{i}", (caption,), None, (), tuple(codes), tuple(1 for _ in codes)))
+    return CodeIndex(nb_code=nb, motions=motions)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from hmu_demo.models.text import MiniLMEncoder
+
+    return MiniLMEncoder("cpu")
+
+
+@pytest.fixture(scope="module")
+def index_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("index") / "code_index.json.gz"
+    return _index(_bundle().vq.codebook(0).shape[0]).save(path)
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# -- registry ------------------------------------------------------------------------------------------
+
+def test_registry_lists_every_method():
+    assert list(METHODS) == ALL_METHODS
+    for method in METHODS.values():
+        assert method.summary and isinstance(method.defaults, dict)
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_apply_never_modifies_the_original(method, encoder, index_file):
+    bundle = _bundle()
+    before = _snapshot(bundle)
+    edited, report = apply(bundle, "violence", method, text_encoder=encoder, index=index_file,
+                           **({"k": 3} if method.startswith("lcr") else {}))
+    after = bundle.state_dict()
+    assert after.keys() == before.keys()
+    for name, value in after.items():
+        assert torch.equal(value, before[name]), name
+    assert not hasattr(bundle, "gate")
+    changed = set(changed_tensors(bundle, edited))
+    if method in ("uce", "rece"):
+        assert changed == {"masked.cond_emb.weight", "residual.cond_emb.weight", "bamm.cond_emb.weight"}
+        assert [layer.rel_change > 0 for layer in report.layers] == [True] * 3
+    elif method == "lcr-gated":
+        assert changed == {"gate.forbidden", "gate.motion_text", "gate.motion_forget"}
+        assert report.codes[:3] == [1, 2, 3] and not report.layers
+    else:
+        assert changed == {"vq.quantizer.layers.0.codebook"}
+        assert report.codes[:3] == [1, 2, 3] and report.layers[0].rel_change > 0
+    assert report.method == method and report.concept == "violence" and report.seconds > 0
+    json.dumps(report.to_dict())  # what the UI and the CLI write
+
+
+def test_apply_rejects_bad_requests(encoder, index_file):
+    bundle = _bundle()
+    with pytest.raises(ValueError, match="unknown method"):
+        apply(bundle, "violence", "erase-everything")
+    with pytest.raises(ValueError, match="no hyperparameter bogus"):
+        apply(bundle, "violence", "lcr", index=index_file, bogus=1)
+    with pytest.raises(ValueError, match="unknown concept"):
+        apply(bundle, "not-a-concept", "lcr", index=index_file)
+    with pytest.raises(ValueError, match="preserve_captions"):
+        apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, preserve_captions=-1)
+
+
+def test_uce_preserve_captions_come_from_retain_motions(encoder, index_file):
+    _, report = apply(_bundle(), "violence", "uce", text_encoder=encoder, index=index_file, preserve_captions=5)
+    assert report.hyperparameters["preserve_captions"] == 5
+    # 21 default preserve words + 5 retain captions
+    assert report.hyperparameters["n_preserve"] == len(Concept.from_lexicon("violence").preserve) + 5
+
+
+# -- LCR-gated -----------------------------------------------------------------------------------------
+
+def test_gate_decisions_use_keywords_and_neighbours(encoder):
+    index = _index(512)
+    motion_text = motion_text_embeddings(index, encoder)
+    mask = torch.tensor([i < 10 for i in range(40)])
+    gate = ConceptGate("violence", ("kick",), torch.zeros(512, dtype=torch.bool).index_fill(0, torch.tensor([1]), True),
+                       motion_text, mask, neighbours=5, threshold=0.5)
+    prompts = ["a man kicks the door", "a woman walks slowly", "someone strikes a door with the foot"]
+    decisions = gate.decide(prompts, encoder.encode(prompts))
+    assert decisions[0].keyword and decisions[0].about
+    assert not decisions[1].keyword and not decisions[1].about and decisions[1].neighbour_share < 0.5
+    assert not decisions[2].keyword  # no keyword: only the neighbours can gate it
+    assert decisions[2].about == (decisions[2].neighbour_share >= 0.5)
+    with pytest.raises(ValueError):
+        ConceptGate("x", ("kick",), torch.ones(4, dtype=torch.bool), motion_text[:, :4], mask)
+
+
+def test_text_cache_is_written_and_reused(encoder, tmp_path):
+    index = _index(512)
+    cache = text_cache_path(tmp_path / "code_index.json.gz")
+    assert cache.name == "code_index.text.npz"
+    first = motion_text_embeddings(index, encoder, cache)
+    assert cache.is_file() and first.shape == (40, 384)
+    assert torch.allclose(first.norm(dim=1), torch.ones(40), atol=1e-4)
+    again = motion_text_embeddings(index, encoder, cache)
+    assert torch.allclose(first, again, atol=2e-3)  # stored as float16
+    other = CodeIndex(nb_code=512, motions=index.motions[:5])  # different ids: the cache is not used
+    assert motion_text_embeddings(other, encoder, cache).shape == (5, 384)
+
+
+@pytest.mark.parametrize("backbone", ["momask", "bamm"])
+def test_gated_generation_masks_only_prompts_about_the_concept(backbone, encoder):
+    bundle = _bundle()
+    index = _index(bundle.vq.codebook(0).shape[0])
+    allowed = torch.tensor([5, 9])
+    forbidden = torch.ones(bundle.vq.codebook(0).shape[0], dtype=torch.bool)
+    forbidden[allowed] = False
+    edited = copy_sharing(bundle, [])
+    edited.gate = ConceptGate("violence", ("kick",), forbidden, motion_text_embeddings(index, encoder),
+                              torch.tensor([i < 10 for i in range(40)]), neighbours=3, threshold=1.0)
+    prompts = [FORGET_PROMPT, BENIGN_PROMPT]
+    original = Generator(bundle, encoder).generate(prompts, [32, 32], seed=3, backbone=backbone)
+    gated = Generator(edited, encoder).generate(prompts, [32, 32], seed=3, backbone=backbone)
+    assert [m.gated for m in gated] == [True, False]
+    assert set(np.unique(gated[0].tokens[:, 0]).tolist()) <= set(allowed.tolist())
+    assert not set(np.unique(original[0].tokens[:, 0]).tolist()) <= set(allowed.tolist())  # the mask did it
+    # a prompt the gate passes generates exactly what the original model generates
+    assert np.array_equal(gated[1].tokens, original[1].tokens)
+    assert np.array_equal(gated[1].joints, original[1].joints)
+
+
+# -- edit folders --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["rece", "lcr-nearest", "lcr-gated"])
+def test_edit_folder_round_trip(method, encoder, index_file, tmp_path):
+    bundle = _bundle()
+    edited, report = apply(bundle, "violence", method, text_encoder=encoder, index=index_file,
+                           **({"k": 3} if method.startswith("lcr") else {}))
+    save_edit(bundle, edited, report, tmp_path / "edit", backbone="bamm")
+    assert (tmp_path / "edit" / EDIT_JSON).is_file() and (tmp_path / "edit" / EDIT_WEIGHTS).is_file()
+    fresh = _bundle()  # the same base weights, another object
+    before = _snapshot(fresh)
+    loaded, loaded_report, meta = load_edit(fresh, tmp_path / "edit")
+    assert meta["backbone"] == "bamm" and loaded_report.to_dict() == report.to_dict()
+    for name, value in edited.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name].to(value.dtype), value), name
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    out_a = Generator(edited, encoder).generate([FORGET_PROMPT], [16], seed=1)[0]
+    out_b = Generator(loaded, encoder).generate([FORGET_PROMPT], [16], seed=1)[0]
+    assert np.array_equal(out_a.tokens, out_b.tokens)
+
+
+def test_edit_folder_refuses_other_bundles_and_corrupt_files(encoder, index_file, tmp_path):
+    bundle = _bundle()
+    edited, report = apply(bundle, "violence", "lcr", index=index_file, k=3)
+    folder = save_edit(bundle, edited, report, tmp_path / "edit")
+    with pytest.raises(EditError, match="another bundle"):
+        load_edit(_bundle(seed=7), folder)
+    with pytest.raises(EditError, match="not an edit folder"):
+        load_edit(bundle, tmp_path / "missing")
+    (folder / EDIT_WEIGHTS).write_bytes(b"\x00" * 20)
+    with pytest.raises(EditError, match="cannot be read"):
+        load_edit(bundle, folder)
+    (folder / EDIT_JSON).write_text("{not json", encoding="utf-8")
+    with pytest.raises(EditError, match="not valid JSON"):
+        load_edit(bundle, folder)
+
+
+# -- CLIs ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundle_folder(tmp_path_factory, index_file) -> Path:
+    folder = tmp_path_factory.mktemp("bundle") / "tiny"
+    _bundle().save(folder)
+    (folder / "code_index.json.gz").write_bytes(index_file.read_bytes())
+    return folder
+
+
+def _run(main, argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_unlearn_cli_then_generate_with_the_edit(bundle_folder, tmp_path):
+    code, out, err = _run(unlearn_main, ["--bundle", str(bundle_folder), "--method", "lcr-gated", "--k", "3",
+                                         "--out", str(tmp_path / "edit"), "--json"])
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["report"]["method"] == "lcr-gated" and result["report"]["flagged"][0]["code"] == 1
+    code, out, err = _run(generate_main, [FORGET_PROMPT, BENIGN_PROMPT, "--bundle", str(bundle_folder), "--edit",
+                                          str(tmp_path / "edit"), "--out", str(tmp_path / "gen"), "--seconds", "2"])
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "gen" / "manifest.json").read_text())
+    assert manifest["edit"]["method"] == "lcr-gated"
+    assert [m["gated"] for m in manifest["motions"]] == [True, False]
+    code, out, _ = _run(unlearn_main, ["--list"])
+    assert code == 0 and all(name in out for name in ALL_METHODS)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "lcr", "--hp", "bogus=1"], "no hyperparameter bogus"),
+    (["--method", "lcr", "--concept", "not-a-concept"], "unknown concept"),
+    (["--method", "lcr", "--index", "/nonexistent/index.json.gz"], "no code index"),
+    (["--method", "uce", "--forget", " , "], "no forget keywords"),
+    (["--method", "lcr", "--hp", "novalue"], "NAME=VALUE"),
+])
+def test_unlearn_cli_bad_input_is_one_line(bundle_folder, tmp_path, argv, message):
+    code, out, err = _run(unlearn_main, ["--bundle", str(bundle_folder), "--out", str(tmp_path / "e"), *argv])
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unlearn_cli_typed_concept_and_missing_out(bundle_folder, tmp_path):
+    code, out, err = _run(unlearn_main, ["--bundle", str(bundle_folder), "--method", "uce", "--concept", "jumping",
+                                         "--forget", "jump, hop", "--preserve", "walk", "--out", str(tmp_path / "e"),
+                                         "--json"])
+    assert code == 0, err
+    assert json.loads(out)["concept"] == {"name": "jumping", "forget": ["jump", "hop"], "preserve": ["walk"],
+                                          "target": ""}
+    code, _, err = _run(unlearn_main, ["--bundle", str(bundle_folder), "--method", "uce"])
+    assert code == 2 and "--out" in err
+
+
+def test_generate_cli_refuses_an_edit_for_another_bundle(bundle_folder, tmp_path):
+    other = tmp_path / "other"
+    _bundle(seed=5).save(other)
+    (other / "code_index.json.gz").write_bytes((bundle_folder / "code_index.json.gz").read_bytes())
+    assert _run(unlearn_main, ["--bundle", str(other), "--method", "lcr", "--k", "2", "--out",
+                               str(tmp_path / "edit")])[0] == 0
+    code, _, err = _run(generate_main, ["a man kicks", "--bundle", str(bundle_folder), "--edit", str(tmp_path / "edit"),
+                                        "--out", str(tmp_path / "gen")])
+    assert code == 2 and "another bundle" in err
+
+
+# -- quick evaluation ------------------------------------------------------------------------------------
+
+def test_quick_evaluation_end_to_end(small_synth_corpus, bundle_folder):
+    from hmu_demo.eval.judge import DEFAULT_CHECKPOINT
+    from hmu_demo.eval.quick import main as quick_main
+
+    code, out, err = _run(quick_main, ["--data", str(small_synth_corpus), "--bundle", str(bundle_folder),
+                                       "--judge", str(DEFAULT_CHECKPOINT), "--backbones", "momask,bamm",
+                                       "--methods", "original,lcr,lcr-gated", "--hp", "lcr.k=3", "--hp",
+                                       "lcr-gated.k=3", "--limit", "3", "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report["backbones"]) == {"momask", "bamm"}
+    assert report["edits"]["lcr"]["hyperparameters"]["k"] == 3
+    assert set(report["edits"]["lcr-gated"]["gated_share"]) == {"forget", "forget_implicit", "retain", "composed"}
+    for per_method in report["backbones"].values():
+        assert list(per_method) == ["original", "lcr", "lcr-gated"]
+        for m in per_method.values():
+            for name in ("violent_share_forget", "violent_share_forget_implicit", "action_top1_retain"):
+                n = m[f"{name}_n"]
+                assert n <= 3
+                if n:
+                    assert 0.0 <= m[name] <= 1.0 and m[f"{name}_ci95"][0] <= m[name] <= m[f"{name}_ci95"][1]
+            assert m["meets_target"] in (True, False, None)
+            if m["transition_jerk"] is not None:
+                assert m["transition_jerk"] > 0
+    code, _, err = _run(quick_main, ["--data", str(small_synth_corpus), "--bundle", str(bundle_folder),
+                                     "--methods", "original,forget-it-all"])
+    assert code == 2 and "unknown method" in err
