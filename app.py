@@ -25,6 +25,10 @@ def main() -> int:
     print("  text-to-motion with the shipped MoMask and BAMM models (checkpoints/embedded):")
     print('    python -m hmu_demo.generate "a person punches and then kicks" --out out/ [--backbone bamm]')
     print("    python -m hmu_demo.eval.quality --json          # recon MPJPE, judge top-1, violent share")
+    print("  unlearning (UCE, RECE, LCR, LCR-orth, LCR-nearest, LCR-gated) and its evaluation:")
+    print("    python -m hmu_demo.unlearn --method lcr-gated --concept violence --out edits/gated")
+    print('    python -m hmu_demo.generate "a man punches and then kicks" --edit edits/gated --out out/')
+    print("    python -m hmu_demo.eval.quick --backbones momask,bamm --json")
     print("  training (every model, resumable; GPU when available):")
     print("    python -m hmu_demo.train.embedded --vq-minutes 4 --minutes 7 --parallel")
     return 0

@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concept", default="violence", help="lexicon concept name, or the name of --forget's concept")
     p.add_argument("--forget", help="comma-separated forget keywords (a concept typed here)")
     p.add_argument("--preserve", default="", help="comma-separated preserve words (with --forget)")
-    p.add_argument("--target", default="", help="target text the forget keywords map to (UCE/RECE; default '')")
+    p.add_argument("--target", default=None,
+                   help="target text the forget keywords map to (UCE/RECE; default 'a person stands still', "
+                        "'' for HMU's empty prompt)")
     p.add_argument("--backbone", choices=BACKBONES, default="momask", help="backbone the edit is meant for")
     p.add_argument("--k", type=int, help="LCR: top-k of each score")
     p.add_argument("--alpha", type=float, help="LCR: noise / projection scale")
@@ -94,8 +96,9 @@ def _run(args: argparse.Namespace) -> dict:
         raise _CliError("--out DIR is required (the folder the edit is written to)")
     hp = _hyperparameters(args)
     try:
-        concept = (Concept.from_text(args.concept, args.forget, args.preserve, args.target) if args.forget
-                   else Concept.from_lexicon(args.concept, target=args.target))
+        target = {} if args.target is None else {"target": args.target}
+        concept = (Concept.from_text(args.concept, args.forget, args.preserve, **target) if args.forget
+                   else Concept.from_lexicon(args.concept, **target))
     except ValueError as err:
         raise _CliError(str(err)) from err
     try:

@@ -19,7 +19,8 @@ from hmu_demo.unlearn import main as unlearn_main
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.copying import copy_sharing
 from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, EditError, changed_tensors, load_edit, save_edit
-from hmu_demo.unlearning.gate import ConceptGate, motion_text_embeddings, text_cache_path
+from hmu_demo.unlearning.gate import ConceptGate
+from hmu_demo.unlearning.index_text import motion_text_embeddings, text_cache_path
 from hmu_demo.unlearning.registry import METHODS, apply
 
 ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated"]
@@ -106,15 +107,24 @@ def test_apply_rejects_bad_requests(encoder, index_file):
         apply(bundle, "violence", "lcr", index=index_file, bogus=1)
     with pytest.raises(ValueError, match="unknown concept"):
         apply(bundle, "not-a-concept", "lcr", index=index_file)
-    with pytest.raises(ValueError, match="preserve_captions"):
-        apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, preserve_captions=-1)
+    with pytest.raises(ValueError, match="preserve_motions"):
+        apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, preserve_motions=-1)
 
 
-def test_uce_preserve_captions_come_from_retain_motions(encoder, index_file):
-    _, report = apply(_bundle(), "violence", "uce", text_encoder=encoder, index=index_file, preserve_captions=5)
-    assert report.hyperparameters["preserve_captions"] == 5
-    # 21 default preserve words + 5 retain captions
-    assert report.hyperparameters["n_preserve"] == len(Concept.from_lexicon("violence").preserve) + 5
+def test_uce_erase_and_preserve_motions_come_from_the_split(encoder, index_file):
+    bundle = _bundle()
+    _, report = apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, erase_motions=4,
+                      preserve_motions=5)
+    hp = report.hyperparameters
+    assert (hp["erase_motions"], hp["preserve_motions"]) == (4, 5)
+    concept = Concept.from_lexicon("violence")
+    assert hp["n_forget"] == len(concept.forget) + 4
+    assert hp["n_preserve"] == len(concept.preserve) + 5
+    _, report = apply(bundle, "violence", "rece", text_encoder=encoder, index=index_file)  # defaults: all of them
+    assert (report.hyperparameters["erase_motions"], report.hyperparameters["preserve_motions"]) == (10, 30)
+    _, report = apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, erase_motions=0,
+                      preserve_motions=0)
+    assert report.hyperparameters["n_forget"] == len(concept.forget)
 
 
 # -- LCR-gated -----------------------------------------------------------------------------------------
@@ -258,7 +268,7 @@ def test_unlearn_cli_typed_concept_and_missing_out(bundle_folder, tmp_path):
                                          "--json"])
     assert code == 0, err
     assert json.loads(out)["concept"] == {"name": "jumping", "forget": ["jump", "hop"], "preserve": ["walk"],
-                                          "target": ""}
+                                          "target": "a person stands still"}
     code, _, err = _run(unlearn_main, ["--bundle", str(bundle_folder), "--method", "uce"])
     assert code == 2 and "--out" in err
 

@@ -5,9 +5,12 @@ A concept comes from the project's lexicon table (``assets/lexicons.json`` throu
 The closed-form editors (UCE, RECE: reference/unlearning.md §3-4) encode every forget keyword
 *alone* and map it to the target text's output; the preserve words are held fixed.
 
-``target`` is the guide text the erased keywords are mapped to. The empty string ``""`` is the
-HMU choice (reference §3.3: the text embedding of ``""``); a neutral caption such as
-``"a person stands still"`` is the alternative the reference mentions (§3.4).
+``target`` is the guide text the erased keywords are mapped to. The default is the neutral caption
+``"a person stands still"`` (the alternative reference §3.4 mentions). HMU's choice, the empty
+string ``""`` (§3.3), is supported, but on the embedded models the empty prompt is far outside what
+the transformers were trained on and UCE towards it left 74-81 % of forget generations violent (val
+sweep, README "Unlearning"); towards the neutral caption, 28 % with keywords alone and 0 % with
+the forget motions' captions erased too.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from dataclasses import dataclass
 
 from hmu_demo.data.lexicon import LexiconError, concept_lists, known_concepts, load_lexicon, resolve_concept
 
-__all__ = ["DEFAULT_PRESERVE", "MAX_ITEMS", "MAX_TEXT", "Concept"]
+__all__ = ["DEFAULT_PRESERVE", "DEFAULT_TARGET", "MAX_ITEMS", "MAX_TEXT", "Concept"]
 
 # HMU's preserve set for violence (reference/unlearning.md §3.3): common motion words.
 DEFAULT_PRESERVE: tuple[str, ...] = (
     "walk", "walking", "run", "running", "jog", "step", "turn", "dance", "dancing", "move", "moving",
     "steps", "raise", "arm", "leg", "forward", "front", "backward", "sit", "dodge", "moves",
 )
+DEFAULT_TARGET = "a person stands still"
 MAX_TEXT = 200  # characters of one keyword / preserve word / target text
 MAX_ITEMS = 256  # keywords or preserve words per concept
 
@@ -71,7 +75,7 @@ class Concept:
     name: str
     forget: tuple[str, ...]
     preserve: tuple[str, ...] = ()
-    target: str = ""
+    target: str = DEFAULT_TARGET
 
     def __post_init__(self) -> None:
         name = _clean(self.name, "concept name")
@@ -92,7 +96,7 @@ class Concept:
 
     @classmethod
     def from_lexicon(cls, name: str, which: str | None = None, preserve: Iterable[str] | None = None,
-                     target: str = "") -> "Concept":
+                     target: str = DEFAULT_TARGET) -> "Concept":
         """A concept of the project's table (``known_concepts()``; aliases work, e.g. "violent").
 
         ``which`` picks one of the concept's lists (default: its default list, see
@@ -112,7 +116,7 @@ class Concept:
         return cls(key, lexicon.keywords, DEFAULT_PRESERVE if preserve is None else tuple(preserve), target)
 
     @classmethod
-    def from_text(cls, name: str, forget_csv: str, preserve_csv: str = "", target: str = "") -> "Concept":
+    def from_text(cls, name: str, forget_csv: str, preserve_csv: str = "", target: str = DEFAULT_TARGET) -> "Concept":
         """A concept typed by a user: ``from_text("jumping", "jump, hop, leap", "walk, run")``."""
         return cls(name, _split_csv(forget_csv, "forget keywords"), _split_csv(preserve_csv, "preserve words"),
                    target)

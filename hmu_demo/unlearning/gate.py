@@ -16,15 +16,12 @@ The text-side check is the union of two tests, both learnt from the code index, 
   at least ``threshold`` are forget motions of the concept's split. This catches prompts that
   describe the concept without its words ("drives a fist upward into someone's chin").
 
-The per-motion caption embeddings cost one pass of the text encoder over the index's captions
-(about a minute on a laptop CPU for 8000 motions); they are cached beside the index
-(``<index>.text.npz``) and shipped with the embedded checkpoints.
+The per-motion caption embeddings come from :mod:`hmu_demo.unlearning.index_text` (cached beside
+the index, shipped with the embedded checkpoints).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -39,6 +36,7 @@ from hmu_demo.data.lexicon import Lexicon
 from hmu_demo.models.code_index import CodeIndex
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.index_text import index_motion_text
 from hmu_demo.unlearning.lcr import concept_name, flag_codes, flagged_entries, resolve_lexicon
 from hmu_demo.unlearning.report import EditReport
 
@@ -49,8 +47,6 @@ __all__ = [
     "ConceptGate",
     "GateDecision",
     "lcr_gated_edit",
-    "motion_text_embeddings",
-    "text_cache_path",
 ]
 
 # From the val-split sweep (benchmarks/unlearn_sweep.py, MoMask): masking needs more codes than
@@ -61,8 +57,6 @@ __all__ = [
 DEFAULT_GATED_K = 128
 DEFAULT_NEIGHBOURS = 10
 DEFAULT_THRESHOLD = 0.1
-TEXT_CACHE_FORMAT = "hmu-code-index-text"
-ENCODE_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -143,83 +137,6 @@ class ConceptGate(nn.Module):
         return rows
 
 
-# ----------------------------------------------------------------------------- index text embeddings
-
-
-def text_cache_path(index_path: str | os.PathLike) -> Path:
-    """``checkpoints/embedded/code_index.json.gz`` -> ``checkpoints/embedded/code_index.text.npz``."""
-    path = Path(index_path)
-    name = path.name
-    for suffix in (".json.gz", ".json"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return path.with_name(name + ".text.npz")
-
-
-def _captions_digest(index: CodeIndex) -> str:
-    """Changes whenever any motion's id or captions change (a stale cache is never used)."""
-    digest = hashlib.sha256()
-    for m in index.motions:
-        digest.update(json.dumps([m.id, list(m.captions)]).encode("utf-8"))
-    return digest.hexdigest()
-
-
-def _read_cache(path: Path, index: CodeIndex, encoder_name: str, dim: int) -> Tensor | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if (str(data["format"]) != TEXT_CACHE_FORMAT or str(data["encoder"]) != encoder_name
-                    or str(data["captions_sha256"]) != _captions_digest(index)):
-                return None
-            ids = [str(x) for x in data["ids"]]
-            emb = data["embeddings"]
-    except (OSError, KeyError, ValueError):
-        return None
-    if ids != [m.id for m in index.motions] or emb.shape != (len(ids), dim) or not np.isfinite(emb).all():
-        return None
-    return torch.from_numpy(emb.astype(np.float32))
-
-
-def _write_cache(path: Path, index: CodeIndex, encoder_name: str, emb: Tensor) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
-        np.savez_compressed(tmp, format=np.array(TEXT_CACHE_FORMAT), encoder=np.array(encoder_name),
-                            captions_sha256=np.array(_captions_digest(index)),
-                            ids=np.array([m.id for m in index.motions]),
-                            embeddings=emb.numpy().astype(np.float16))
-        os.replace(tmp, path)
-    except OSError:  # a read-only checkout still works, just slower next time
-        tmp.unlink(missing_ok=True)
-
-
-@torch.no_grad()
-def motion_text_embeddings(index: CodeIndex, encoder, cache: str | os.PathLike | None = None) -> Tensor:
-    """(N, d) float32: per motion of ``index``, the normalised mean of its captions' embeddings.
-
-    Read from ``cache`` when it holds this index's ids and encoder, else computed (one encoder pass
-    over the distinct captions) and written there.
-    """
-    name, dim = str(getattr(encoder, "name", type(encoder).__name__)), int(encoder.dim)
-    path = Path(cache) if cache is not None else None
-    if path is not None and path.is_file():
-        cached = _read_cache(path, index, name, dim)
-        if cached is not None:
-            return cached
-    captions = list(dict.fromkeys(c for m in index.motions for c in m.captions))
-    position = {c: i for i, c in enumerate(captions)}
-    parts = [encoder.encode(captions[s:s + ENCODE_BATCH]).detach().float().cpu()
-             for s in range(0, len(captions), ENCODE_BATCH)]
-    caption_emb = torch.nn.functional.normalize(torch.cat(parts) if parts else torch.zeros(0, dim), dim=1)
-    out = torch.zeros(len(index.motions), dim)
-    for i, motion in enumerate(index.motions):
-        if motion.captions:
-            out[i] = caption_emb[[position[c] for c in motion.captions]].mean(0)
-    out = torch.nn.functional.normalize(out, dim=1)
-    if path is not None:
-        _write_cache(path, index, name, out)
-    return out
-
-
 # ----------------------------------------------------------------------------- the edit
 
 
@@ -241,8 +158,7 @@ def lcr_gated_edit(bundle, concept: Concept | str | Lexicon | Sequence[str], enc
     lexicon = resolve_lexicon(concept) if not isinstance(concept, np.ndarray) else None
     if lexicon is None:
         raise ValueError("LCR-gated needs a concept with keywords for its text check, not a bare mask")
-    cache = text_cache_path(idx.source) if idx.source is not None else None
-    motion_text = motion_text_embeddings(idx, encoder, cache)
+    motion_text = index_motion_text(idx, encoder)
     forbidden = torch.zeros(idx.nb_code, dtype=torch.bool)
     forbidden[flagged] = True
     gate = ConceptGate(concept_name(concept), lexicon.keywords, forbidden, motion_text, torch.from_numpy(mask),

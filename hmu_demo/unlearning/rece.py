@@ -89,7 +89,7 @@ def rece_weights(weights: dict[str, Tensor], C_e: Tensor, C_t: Tensor, C_p: Tens
 def rece_edit(bundle, concept: Concept, encoder, *, epochs: int = DEFAULT_EPOCHS, lam_r: float = DEFAULT_LAM_R,
               official_variant: bool = False, lam: float = DEFAULT_LAM, erase_scale: float = DEFAULT_ERASE_SCALE,
               preserve_scale: float = DEFAULT_PRESERVE_SCALE, preserve_texts: Sequence[str] = (),
-              erase_texts: Sequence[str] = (),
+              extra_erase: Tensor | None = None, extra_preserve: Tensor | None = None,
               mode: str = DEFAULT_TARGET_MODE):
     """RECE on every ``cond_emb`` weight of a copy of ``bundle``; returns (edited_bundle, EditReport).
 
@@ -99,7 +99,7 @@ def rece_edit(bundle, concept: Concept, encoder, *, epochs: int = DEFAULT_EPOCHS
     start = time.perf_counter()
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= 100:
         raise ValueError(f"epochs must be an integer in 0..100, got {epochs!r}")
-    old, C_e, C_t, C_p = prepare_edit(bundle, concept, encoder, preserve_texts, mode, erase_texts)
+    old, C_e, C_t, C_p = prepare_edit(bundle, concept, encoder, preserve_texts, mode, extra_erase, extra_preserve)
     new64, history = rece_weights(old, C_e, C_t, C_p, epochs=epochs, lam_r=lam_r,
                                   official_variant=bool(official_variant), lam=lam, erase_scale=erase_scale,
                                   preserve_scale=preserve_scale, mode=mode)

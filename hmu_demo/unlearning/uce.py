@@ -179,24 +179,29 @@ def _encode(encoder, texts: Sequence[str]) -> Tensor:
     return encoder.encode(list(texts)).detach().to(dtype=torch.float64, device="cpu")
 
 
-def encode_concept(concept: Concept, encoder, preserve_texts: Sequence[str] = (),
-                   erase_texts: Sequence[str] = ()) -> tuple[Tensor, Tensor, Tensor]:
-    """(C_erase, C_target (1 row), C_preserve) in float64 for a concept: forget keywords + ``erase_texts``
-    (e.g. forget captions) are erased, preserve words + ``preserve_texts`` kept."""
+def encode_concept(concept: Concept, encoder, preserve_texts: Sequence[str] = (), extra_erase: Tensor | None = None,
+                   extra_preserve: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """(C_erase, C_target (1 row), C_preserve) in float64 for a concept: the forget keywords plus the
+    ``extra_erase`` embedding rows (e.g. forget motions' captions) are erased; the preserve words,
+    ``preserve_texts`` and the ``extra_preserve`` rows are kept."""
     if not isinstance(concept, Concept):
         raise ValueError(f"concept must be a Concept, got {type(concept).__name__}")
-    if isinstance(preserve_texts, str) or isinstance(erase_texts, str):
-        raise ValueError("preserve_texts / erase_texts must be lists of captions, not a single string")
+    if isinstance(preserve_texts, str):
+        raise ValueError("preserve_texts must be a list of captions, not a single string")
     preserve = list(concept.preserve) + [str(t) for t in preserve_texts]
-    erase = list(concept.forget) + [str(t) for t in erase_texts]
-    texts = erase + [concept.target] + preserve
+    texts = list(concept.forget) + [concept.target] + preserve
     emb = _encode(encoder, texts)
-    n_e = len(erase)
-    return emb[:n_e], emb[n_e:n_e + 1], emb[n_e + 1:]
+    n_e = len(concept.forget)
+    C_e, C_t, C_p = emb[:n_e], emb[n_e:n_e + 1], emb[n_e + 1:]
+    if extra_erase is not None:
+        C_e = torch.cat([C_e, _as_rows(extra_erase, C_e.shape[1], "extra_erase")])
+    if extra_preserve is not None:
+        C_p = torch.cat([C_p.reshape(-1, C_e.shape[1]), _as_rows(extra_preserve, C_e.shape[1], "extra_preserve")])
+    return C_e, C_t, C_p
 
 
 def prepare_edit(bundle, concept: Concept, encoder, preserve_texts: Sequence[str], mode: str,
-                 erase_texts: Sequence[str] = ()
+                 extra_erase: Tensor | None = None, extra_preserve: Tensor | None = None
                  ) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor]:
     """Checks shared by UCE and RECE, then (current cond_emb weights by layer, C_erase, C_target, C_preserve)."""
     if mode not in TARGET_MODES:
@@ -204,7 +209,7 @@ def prepare_edit(bundle, concept: Concept, encoder, preserve_texts: Sequence[str
     layers = cond_layers(bundle)
     if hasattr(bundle, "check_text_encoder"):
         bundle.check_text_encoder(encoder)  # refuse an encoder the bundle was not trained with
-    C_e, C_t, C_p = encode_concept(concept, encoder, preserve_texts, erase_texts)
+    C_e, C_t, C_p = encode_concept(concept, encoder, preserve_texts, extra_erase, extra_preserve)
     return {name: layer.weight.detach() for name, layer in layers.items()}, C_e, C_t, C_p
 
 
@@ -212,14 +217,14 @@ def prepare_edit(bundle, concept: Concept, encoder, preserve_texts: Sequence[str
 def uce_edit(bundle, concept: Concept, encoder, *, lam: float = DEFAULT_LAM,
              erase_scale: float = DEFAULT_ERASE_SCALE, preserve_scale: float = DEFAULT_PRESERVE_SCALE,
              preserve_texts: Sequence[str] = (), mode: TargetMode = DEFAULT_TARGET_MODE,
-             erase_texts: Sequence[str] = ()):
+             extra_erase: Tensor | None = None, extra_preserve: Tensor | None = None):
     """UCE on every ``cond_emb`` weight of a copy of ``bundle``; returns (edited_bundle, EditReport).
 
     ``encoder`` is the bundle's text encoder (``bundle.make_text_encoder()``); ``preserve_texts``
     (e.g. retain captions) join the concept's preserve words, each with weight ``preserve_scale``.
     """
     start = time.perf_counter()
-    old, C_e, C_t, C_p = prepare_edit(bundle, concept, encoder, preserve_texts, mode, erase_texts)
+    old, C_e, C_t, C_p = prepare_edit(bundle, concept, encoder, preserve_texts, mode, extra_erase, extra_preserve)
     new = {name: uce_solve(w, C_e, C_t, C_p, lam, erase_scale, preserve_scale, mode) for name, w in old.items()}
     edited = copy_with_new_weights(bundle, new)
     report = EditReport(
