@@ -5,9 +5,11 @@
 
 Times ``hmu_demo.unlearning.registry.apply(bundle, "violence", method)`` with its default
 hyperparameters, as the app calls it: text encoder already loaded, code index already read
-(reading it, and the caption-embedding cache LCR-gated uses, is timed separately). Each method is
-warmed up once and timed ``--repeats`` times; the median is reported, with the extra memory of the
-edited copy (the tensors it does not share with the original) against the whole bundle.
+(reading it, and the caption-embedding cache, is timed separately). Each method is first timed
+once on a freshly read index (``cold_seconds``: the concept split and the caption embeddings are
+computed/read), then warmed up and timed ``--repeats`` times on one index, which keeps those
+(``seconds``, the median: a second edit in the app). The extra memory of the edited copy (the
+tensors it does not share with the original) is reported against the whole bundle.
 
 Baselines measured in the same run:
 
@@ -59,7 +61,7 @@ def main() -> int:
     from hmu_demo.models.bundle import ModelBundle
     from hmu_demo.models.code_index import CodeIndex
     from hmu_demo.unlearning.edit_io import changed_tensors
-    from hmu_demo.unlearning.gate import motion_text_embeddings, text_cache_path
+    from hmu_demo.unlearning.index_text import motion_text_embeddings, text_cache_path
     from hmu_demo.unlearning.lcr import lcr_edit
     from hmu_demo.unlearning.registry import METHODS, apply
 
@@ -96,16 +98,20 @@ def main() -> int:
 
     rows = {}
     for name in METHODS:
+        fresh = CodeIndex.load(index_path)  # cold: nothing derived from the index is cached yet
+        t = time.perf_counter()
+        apply(bundle, "violence", name, text_encoder=encoder, index=fresh)
+        cold = time.perf_counter() - t
         seconds = _median_seconds(lambda: apply(bundle, "violence", name, text_encoder=encoder, index=index),
                                   repeats)
         edited, report = apply(bundle, "violence", name, text_encoder=encoder, index=index)
         extra = _bytes(changed_tensors(bundle, edited).values())
-        rows[name] = {"seconds": round(seconds, 4), "target_seconds": TARGETS[name],
+        rows[name] = {"seconds": round(seconds, 4), "cold_seconds": round(cold, 4), "target_seconds": TARGETS[name],
                       "meets_target": seconds < TARGETS[name],
                       "ratio_vs_one_prompt": round(seconds / one_prompt, 3),
                       "extra_bytes": extra, "extra_vs_bundle": round(extra / bundle_bytes, 4),
                       "flagged_codes": len(report.codes), "edited_layers": len(report.layers)}
-        print(f"{name:<12} {seconds:7.3f} s  (target < {TARGETS[name]} s)  {seconds / one_prompt:6.2f}x one prompt  "
+        print(f"{name:<12} {seconds:7.3f} s, cold {cold:.3f} s  (target < {TARGETS[name]} s)  {seconds / one_prompt:6.2f}x one prompt  "
               f"+{extra / 1e6:.2f} MB ({100 * extra / bundle_bytes:.1f} % of the bundle)")
 
     baseline = None

@@ -50,6 +50,9 @@ class CodeIndex:
     split: str = "train"
     layer: int = 0
     source: Path | None = field(default=None, compare=False)  # the file it was loaded from (caches live beside it)
+    #: Derived results keyed by what they depend on (concept splits, caption embeddings), so a second
+    #: edit with the same index does not redo them; the motions are not meant to change after loading.
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_code: dict[int, list[int]] | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:

@@ -103,5 +103,10 @@ def motion_text_embeddings(index: CodeIndex, encoder, cache: str | os.PathLike |
 
 
 def index_motion_text(index: CodeIndex, encoder) -> Tensor:
-    """:func:`motion_text_embeddings` with the cache beside the file ``index`` was loaded from (if any)."""
-    return motion_text_embeddings(index, encoder, text_cache_path(index.source) if index.source is not None else None)
+    """:func:`motion_text_embeddings` with the cache beside the file ``index`` was loaded from (if any),
+    kept in ``index.memo`` for the next edit."""
+    key = ("motion_text", str(getattr(encoder, "name", type(encoder).__name__)), int(encoder.dim))
+    if key not in index.memo:
+        index.memo[key] = motion_text_embeddings(
+            index, encoder, text_cache_path(index.source) if index.source is not None else None)
+    return index.memo[key]

@@ -96,8 +96,14 @@ def concept_split(index: CodeIndex, keywords_or_lexicon: Concept | str | Lexicon
     if isinstance(min_occurrence, bool) or not isinstance(min_occurrence, int) or min_occurrence < 1:
         raise ValueError(f"min_occurrence must be an integer >= 1, got {min_occurrence!r}")
     lexicon = resolve_lexicon(keywords_or_lexicon)
-    return np.fromiter((count_matching_lines(m.captions, lexicon, match) >= min_occurrence for m in index.motions),
+    key = ("concept_split", lexicon.keywords, match, min_occurrence, len(index.motions))
+    if lexicon.word_forms is None and lexicon.extra_forms is None and key in index.memo:
+        return index.memo[key].copy()
+    mask = np.fromiter((count_matching_lines(m.captions, lexicon, match) >= min_occurrence for m in index.motions),
                        dtype=np.bool_, count=len(index.motions))
+    if lexicon.word_forms is None and lexicon.extra_forms is None:  # the project's word forms: cacheable
+        index.memo[key] = mask.copy()
+    return mask
 
 
 # ----------------------------------------------------------------------------- statistics
