@@ -35,7 +35,12 @@ CLI::
 
     python -m hmu_demo.eval.quick --backbones momask,bamm --methods original,uce,rece,lcr,lcr-nearest,lcr-gated
         [--data DIR] [--split test] [--limit N] [--seed 0] [--bundle DIR] [--judge DIR] [--index FILE]
-        [--hp METHOD.NAME=VALUE ...] [--batch-size 64] [--device cpu] [--json]
+        [--hp METHOD.NAME=VALUE ...] [--batch-size 64] [--device cpu] [--json] [--quiet]
+
+One progress line per (backbone, method) goes to stderr. On a 2-core CPU the default (200 captions
+per group, about 650 generations per method) took 1 minute per method for MoMask and 6-8 minutes
+per method for BAMM (56 minutes for both backbones and seven methods); ``--limit`` trades time for
+interval width.
 """
 
 from __future__ import annotations
@@ -290,7 +295,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hp", action="append", default=[], metavar="METHOD.NAME=VALUE")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (on stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
@@ -317,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             from hmu_demo.data.synth.corpus import ensure_corpus
 
             args.data = ensure_corpus(DEFAULT_DATA, progress=not args.json)
-        progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+        progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
         report = evaluate_methods(bundle, judge, args.data, backbones, methods, args.split, args.limit, args.seed,
                                   args.batch_size, args.device, index, hp, progress)
         report["bundle"] = str(Path(args.bundle).resolve())
