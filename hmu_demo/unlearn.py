@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from hmu_demo.cli import run_guarded
 from hmu_demo.generate import BACKBONES, EMBEDDED_DIR
 
 __all__ = ["main"]
@@ -134,28 +134,15 @@ def _summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _one_line(err: BaseException) -> str:
-    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
-    return text or type(err).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: 0 ok, 2 bad input (one line on stderr), 1 other failures."""
     args = _parser().parse_args(argv)
     if args.list:
         print(_list_methods())
         return 0
-    try:
-        result = _run(args)
-    except _CliError as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
-        return err.code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # every other failure: one line, no traceback
-        print(f"error: {type(err).__name__}: {_one_line(err)}", file=sys.stderr)
-        return 1
+    result, code = run_guarded(lambda: _run(args), (_CliError,))
+    if code:
+        return code
     print(json.dumps(result) if args.json else _summary(result))
     return 0
 

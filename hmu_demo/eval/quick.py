@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hmu_demo.cli import run_guarded
 from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, DEFAULT_DATA
 from hmu_demo.eval.quality import QualityError, generate_joints, load_cases, load_models, rate_entry
 from hmu_demo.generate import BACKBONES, EMBEDDED_DIR
@@ -300,15 +301,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _one_line(err: BaseException) -> str:
-    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
-    return text or type(err).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 ok, 2 bad input (one line on stderr), 1 other errors."""
     args = _parser().parse_args(argv)
-    try:
+
+    def run() -> dict:
         if args.limit < 1 or args.batch_size < 1:
             raise QualityError("--limit and --batch-size must be at least 1")
         backbones, methods = _csv(args.backbones), _csv(args.methods)
@@ -327,18 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_methods(bundle, judge, args.data, backbones, methods, args.split, args.limit, args.seed,
                                   args.batch_size, args.device, index, hp, progress)
         report["bundle"] = str(Path(args.bundle).resolve())
-    except QualityError as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
-        return 2
-    except ValueError as err:  # bad hyperparameters, corrupt corpus files: the user can fix them
-        print(f"error: {_one_line(err)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # every other failure: one line, no traceback
-        print(f"error: {type(err).__name__}: {_one_line(err)}", file=sys.stderr)
-        return 1
+        return report
+
+    # ValueError: bad hyperparameters or corrupt corpus files, which the user can fix
+    report, code = run_guarded(run, (QualityError, ValueError))
+    if code:
+        return code
     print(json.dumps(report) if args.json else format_table(report))
     return 0
 
