@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # heavy imports stay lazy so `--help` and CLI errors are fast
     from hmu_demo.models.bundle import ModelBundle
 
 __all__ = ["QualityError", "PromptCase", "wilson_interval", "caption_actions", "single_action",
-           "load_cases", "load_models", "evaluate_quality", "evaluate_loaded", "main"]
+           "load_cases", "load_models", "check_backbones", "evaluate_quality", "evaluate_loaded", "main"]
 
 Z95 = 1.959963984540054
 
@@ -210,17 +210,22 @@ def backbone_metrics(judge: "Judge", joints: dict[tuple[str, int], np.ndarray],
 
 # -- evaluation ------------------------------------------------------------------------------------
 
+def check_backbones(bundle: "ModelBundle", backbones: list[str]) -> None:
+    """QualityError unless every backbone is known and present in the bundle."""
+    for backbone in backbones:
+        if backbone not in BACKBONES:
+            raise QualityError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
+        if backbone == "bamm" and bundle.bamm is None:
+            raise QualityError("this bundle has no BAMM model; use --backbones momask")
+
+
 def evaluate_loaded(bundle: "ModelBundle", judge: "Judge", data: Path, backbones: list[str], split: str = "test",
                     limit: int | None = None, seed: int = 0, batch_size: int = 64, device: str = "cpu",
                     text_encoder=None) -> dict:
     """Quality report for already-loaded models (the CLI loads them first to fail fast)."""
     from hmu_demo.generate import Generator
 
-    for backbone in backbones:
-        if backbone not in BACKBONES:
-            raise QualityError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
-        if backbone == "bamm" and bundle.bamm is None:
-            raise QualityError("this bundle has no BAMM model; use --backbones momask")
+    check_backbones(bundle, backbones)
     t0 = time.perf_counter()
     data = Path(data)
     ids, cases = load_cases(data, split)

@@ -58,7 +58,8 @@ import numpy as np
 
 from hmu_demo.cli import run_guarded
 from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, DEFAULT_DATA
-from hmu_demo.eval.quality import QualityError, generate_joints, load_cases, load_models, rate_entry
+from hmu_demo.eval.quality import (QualityError, check_backbones, generate_joints, load_cases, load_models,
+                                   rate_entry)
 from hmu_demo.generate import BACKBONES, EMBEDDED_DIR
 
 if TYPE_CHECKING:
@@ -182,11 +183,7 @@ def evaluate_methods(bundle, judge: "Judge", data: Path, backbones: list[str], m
     from hmu_demo.models.code_index import CodeIndex
     from hmu_demo.unlearning.registry import METHODS, apply
 
-    for backbone in backbones:
-        if backbone not in BACKBONES:
-            raise QualityError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
-        if backbone == "bamm" and bundle.bamm is None:
-            raise QualityError("this bundle has no BAMM model; use --backbones momask")
+    check_backbones(bundle, backbones)
     for method in methods:
         if method != "original" and method not in METHODS:
             raise QualityError(f"unknown method {method!r}; choose from original, {', '.join(METHODS)}")
