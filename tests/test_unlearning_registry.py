@@ -135,9 +135,11 @@ def test_gate_decisions_use_keywords_and_neighbours(encoder):
     mask = torch.tensor([i < 10 for i in range(40)])
     gate = ConceptGate("violence", ("kick",), torch.zeros(512, dtype=torch.bool).index_fill(0, torch.tensor([1]), True),
                        motion_text, mask, neighbours=5, threshold=0.5)
-    prompts = ["a man kicks the door", "a woman walks slowly", "someone strikes a door with the foot"]
+    prompts = ["a man kicks the door", "a woman walks slowly", "someone strikes a door with the foot",
+               "#1 kicks#"]
     decisions = gate.decide(prompts, encoder.encode(prompts))
     assert decisions[0].keyword and decisions[0].about
+    assert decisions[3].keyword  # a prompt is free text: '#' is not a caption-line separator
     assert not decisions[1].keyword and not decisions[1].about and decisions[1].neighbour_share < 0.5
     assert not decisions[2].keyword  # no keyword: only the neighbours can gate it
     assert decisions[2].about == (decisions[2].neighbour_share >= 0.5)

@@ -228,6 +228,14 @@ class Lexicon:
     def _substring_regex(self) -> re.Pattern[str]:
         return re.compile("|".join(re.escape(k) for k in self.keywords))
 
+    def matches_prompt(self, text: str, mode: MatchMode = "word") -> bool:
+        """Does free text (a user's prompt, not a raw caption line: '#' is not a field separator) match?"""
+        if mode == "substring":
+            return self._substring_regex.search(text) is not None
+        if mode == "word":
+            return self._word_match(text)
+        raise ValueError(f"unknown match mode {mode!r} (expected one of {', '.join(MATCH_MODES)})")
+
     def matches(self, line: str | Caption, mode: MatchMode = "word") -> bool:
         """Does one caption line (raw ``caption#tokens#start#end`` or a Caption) match?"""
         if mode == "substring":

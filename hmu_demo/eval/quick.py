@@ -109,7 +109,7 @@ def split_groups(cases: list["PromptCase"], limit: int | None) -> CaseGroups:
     from hmu_demo.data.lexicon import load_lexicon
 
     lexicon = load_lexicon(CONCEPT)
-    keyword = {c.text: lexicon.matches(c.text.replace("#", " "), "word") for c in cases}
+    keyword = {c.text: lexicon.matches_prompt(c.text) for c in cases}
     forget = [c for c in cases if keyword[c.text]]
     implicit = [c for c in cases if c.violent and not keyword[c.text]]
     retain = [c for c in cases if c.action is not None and not c.violent and not keyword[c.text]]

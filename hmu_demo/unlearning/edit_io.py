@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.copying import copy_with
 from hmu_demo.unlearning.gate import ConceptGate
 from hmu_demo.unlearning.report import EditReport
 
@@ -135,11 +135,7 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[torch
             raise EditError(f"{path}: tensor {name} {tuple(t.shape)} does not fit this bundle")
         if not torch.isfinite(t).all():
             raise EditError(f"{path}: tensor {name} has non-finite values")
-    edited = copy_sharing(bundle, [before[n] for n in weights])
-    after = _tensors(edited)
-    with torch.no_grad():
-        for name, t in weights.items():
-            after[name].copy_(t.to(dtype=after[name].dtype, device=after[name].device))
+    edited = copy_with(bundle, weights)
     gate_config = meta.get("gate")
     if gate_config is not None:
         try:

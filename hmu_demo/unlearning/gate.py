@@ -122,7 +122,7 @@ class ConceptGate(nn.Module):
             shares = [0.0] * len(prompts)
         out = []
         for prompt, share in zip(prompts, shares):
-            keyword = self.lexicon.matches(prompt.replace("#", " "), self.match)
+            keyword = self.lexicon.matches_prompt(prompt, self.match)
             out.append(GateDecision(keyword or share >= self.threshold, keyword, float(share)))
         return out
 

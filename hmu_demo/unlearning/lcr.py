@@ -42,7 +42,7 @@ import torch
 from hmu_demo.data.lexicon import Lexicon, count_matching_lines, load_lexicon
 from hmu_demo.models.code_index import CodeIndex
 from hmu_demo.unlearning.concept import Concept
-from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.copying import copy_with, state_name
 from hmu_demo.unlearning.report import EditReport, FlaggedCode, layer_changes
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "code_statistics",
     "concept_split",
     "lcr_edit",
+    "load_index",
     "resolve_lexicon",
     "select_codes",
     "select_per_concept",
@@ -189,15 +190,8 @@ def select_per_concept(index: CodeIndex, ks: dict, match: str = "word", min_occu
 # ----------------------------------------------------------------------------- edit
 
 
-def _copy_with_new_codebook(bundle, layer: int):
-    """A deep copy of ``bundle`` sharing every parameter/buffer except layer ``layer``'s codebook."""
-    live = bundle.vq.codebook(layer)
-    edited = copy_sharing(bundle, [live])
-    assert edited.vq.codebook(layer).data_ptr() != live.data_ptr()
-    return edited
-
-
-def _load_index(index: CodeIndex | str | os.PathLike | None) -> CodeIndex:
+def load_index(index: CodeIndex | str | os.PathLike | None) -> CodeIndex:
+    """A CodeIndex as given, read from a path, or the embedded one for None."""
     if index is None:
         index = DEFAULT_INDEX
     return index if isinstance(index, CodeIndex) else CodeIndex.load(index)
@@ -221,7 +215,7 @@ def flag_codes(bundle, concept: np.ndarray | Concept | str | Lexicon | Sequence[
     codebook with as many rows as the bundle's. ``codes`` overrides the selection (e.g. a union
     of per-sub-concept selections, §2.4); their scores are still reported.
     """
-    idx = _load_index(index)
+    idx = load_index(index)
     live = bundle.vq.codebook(0)
     if idx.layer != 0 or idx.nb_code != live.shape[0]:
         raise ValueError(f"code index covers layer {idx.layer} with {idx.nb_code} codes; the bundle's layer-0 "
@@ -309,11 +303,12 @@ def lcr_edit(bundle, concept: np.ndarray | Concept | str | Lexicon | Sequence[st
                 sources[c] = s
                 descriptions[c] = f"nearest safe code {s}" + (f" + {alpha:g}·σ·noise" if alpha else "")
 
-    edited = _copy_with_new_codebook(bundle, layer)
+    # the untouched rows are copied back bit-exactly (original values, via float64, in the original dtype)
+    book = live.detach().clone()
     if flagged:
-        book = edited.vq.codebook(layer)
         rows = torch.tensor(flagged, dtype=torch.long)
         book[rows] = new_rows[rows].to(book.dtype).to(book.device)
+    edited = copy_with(bundle, {state_name(bundle, live): book})
     report = EditReport(
         method="lcr-nearest" if variant == "nearest" else "lcr", concept=concept_name(concept),
         hyperparameters={"k": int(k), "alpha": alpha, "variant": variant, "seed": int(seed), "match": match,

@@ -31,10 +31,10 @@ from hmu_demo.unlearning.uce import (
     DEFAULT_LAM,
     DEFAULT_PRESERVE_SCALE,
     DEFAULT_TARGET_MODE,
-    copy_with_new_weights,
     prepare_edit,
     uce_solve,
 )
+from hmu_demo.unlearning.copying import copy_with
 from hmu_demo.unlearning.report import EditReport, layer_changes
 
 __all__ = ["DEFAULT_EPOCHS", "DEFAULT_LAM_R", "adversarial_embeddings", "rece_edit", "rece_weights"]
@@ -104,7 +104,7 @@ def rece_edit(bundle, concept: Concept, encoder, *, epochs: int = DEFAULT_EPOCHS
                                   official_variant=bool(official_variant), lam=lam, erase_scale=erase_scale,
                                   preserve_scale=preserve_scale, mode=mode)
     new = {n: w.to(dtype=old[n].dtype) for n, w in new64.items()}
-    edited = copy_with_new_weights(bundle, new)
+    edited = copy_with(bundle, {f"{name}.weight": w for name, w in new.items()})
     report = EditReport(
         "rece", concept.name,
         {"epochs": epochs, "lam_r": float(lam_r), "official_variant": bool(official_variant), "lam": float(lam),

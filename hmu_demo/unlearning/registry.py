@@ -100,10 +100,6 @@ def _spread_motions(mask: np.ndarray, count: object, forget: bool, what: str) ->
     return [int(rows[i]) for i in dict.fromkeys(picks.tolist())]
 
 
-def _load_index(index: CodeIndex | str | os.PathLike | None) -> CodeIndex | str | os.PathLike:
-    return lcr.DEFAULT_INDEX if index is None else index
-
-
 def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
           index: CodeIndex | str | os.PathLike | None = None, **hyperparameters) -> tuple[object, EditReport]:
     """Unlearn ``concept`` from a copy of ``bundle`` with ``method``; returns (edited_bundle, EditReport).
@@ -123,7 +119,6 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
     concept = resolve_concept(concept)
     if spec.needs_text_encoder and text_encoder is None:
         text_encoder = bundle.make_text_encoder()
-    index = _load_index(index)
 
     if method in ("uce", "rece"):
         n_erase, n_preserve = hp.pop("erase_motions"), hp.pop("preserve_motions")
@@ -132,7 +127,7 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
         preserve: list[int] = []
         if n_erase != 0 or n_preserve != 0:  # bad values are reported by _spread_motions
             start = time.perf_counter()
-            idx = index if isinstance(index, CodeIndex) else CodeIndex.load(index)
+            idx = lcr.load_index(index)
             mask = lcr.concept_split(idx, concept)
             erase = _spread_motions(mask, n_erase, True, "erase_motions")
             preserve = _spread_motions(mask, n_preserve, False, "preserve_motions")

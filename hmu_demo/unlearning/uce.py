@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from hmu_demo.unlearning.concept import Concept
-from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.copying import copy_with
 from hmu_demo.unlearning.report import EditReport, layer_changes
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
     "DEFAULT_PRESERVE_SCALE",
     "DEFAULT_TARGET_MODE",
     "cond_layers",
-    "copy_with_new_weights",
     "uce_edit",
     "uce_solve",
     "uce_targets",
@@ -157,22 +156,6 @@ def cond_layers(bundle) -> dict[str, torch.nn.Linear]:
     return out
 
 
-def copy_with_new_weights(bundle, new_weights: dict[str, Tensor]):
-    """A copy of ``bundle`` sharing every tensor except the ``cond_emb`` weights named in ``new_weights``.
-
-    The original is not modified: the edited weights are fresh tensors in the copy.
-    """
-    layers = cond_layers(bundle)
-    edited = copy_sharing(bundle, [layers[name].weight for name in new_weights])
-    edited_layers = cond_layers(edited)
-    with torch.no_grad():
-        for name, weight in new_weights.items():
-            target = edited_layers[name].weight
-            assert target is not layers[name].weight
-            target.copy_(weight.to(dtype=target.dtype, device=target.device))
-    return edited
-
-
 def _encode(encoder, texts: Sequence[str]) -> Tensor:
     if not texts:
         return torch.zeros(0, 0, dtype=torch.float64)
@@ -226,7 +209,7 @@ def uce_edit(bundle, concept: Concept, encoder, *, lam: float = DEFAULT_LAM,
     start = time.perf_counter()
     old, C_e, C_t, C_p = prepare_edit(bundle, concept, encoder, preserve_texts, mode, extra_erase, extra_preserve)
     new = {name: uce_solve(w, C_e, C_t, C_p, lam, erase_scale, preserve_scale, mode) for name, w in old.items()}
-    edited = copy_with_new_weights(bundle, new)
+    edited = copy_with(bundle, {f"{name}.weight": w for name, w in new.items()})
     report = EditReport(
         "uce", concept.name,
         {"lam": float(lam), "erase_scale": float(erase_scale), "preserve_scale": float(preserve_scale),
