@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # heavy imports stay lazy so `--help` and CLI errors are fast
     from hmu_demo.models.bundle import ModelBundle
 
 __all__ = ["QualityError", "PromptCase", "wilson_interval", "caption_actions", "single_action",
-           "load_cases", "load_models", "check_backbones", "evaluate_quality", "evaluate_loaded", "main"]
+           "load_cases", "load_models", "check_backbones", "add_evaluation_arguments", "resolve_data", "evaluate_quality", "evaluate_loaded", "main"]
 
 Z95 = 1.959963984540054
 
@@ -291,20 +291,34 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def add_evaluation_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every judge-based evaluation CLI shares: data, models, split, seed, batching, device."""
+    p.add_argument("--data", type=Path, default=None, help=f"labelled corpus (default: build or reuse {DEFAULT_DATA})")
+    p.add_argument("--bundle", type=Path, default=EMBEDDED_DIR)
+    p.add_argument("--judge", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--split", default="test")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+
+
+def resolve_data(data: Path | None, progress: bool) -> Path:
+    """``--data``, or the default SynthMotion corpus (built on first use)."""
+    if data is not None:
+        return data
+    from hmu_demo.data.synth.corpus import ensure_corpus
+
+    return ensure_corpus(DEFAULT_DATA, progress=progress)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hmu_demo.eval.quality",
                                 description="Measure a model bundle's reconstruction, action top-1 and violent "
                                             "share on held-out captions of a labelled SynthMotion corpus.")
-    p.add_argument("--data", type=Path, default=None, help=f"labelled corpus (default: build or reuse {DEFAULT_DATA})")
-    p.add_argument("--bundle", type=Path, default=EMBEDDED_DIR)
-    p.add_argument("--judge", type=Path, default=DEFAULT_CHECKPOINT)
+    add_evaluation_arguments(p)
     p.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES))
-    p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None, help="at most N captions per metric (first N in split order), "
                                                            "and N clips for reconstruction")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -326,10 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         bundle, judge = load_models(args.bundle, args.judge, args.device)
-        if args.data is None:
-            from hmu_demo.data.synth.corpus import ensure_corpus
-
-            args.data = ensure_corpus(DEFAULT_DATA, progress=not args.json)
+        args.data = resolve_data(args.data, progress=not args.json)
         report = evaluate_loaded(bundle, judge, args.data, args.backbones, args.split, args.limit, args.seed,
                                  args.batch_size, args.device)
         report["bundle"] = str(Path(args.bundle).resolve())

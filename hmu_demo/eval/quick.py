@@ -57,10 +57,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hmu_demo.cli import run_guarded
-from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, DEFAULT_DATA
-from hmu_demo.eval.quality import (QualityError, check_backbones, generate_joints, load_cases, load_models,
-                                   rate_entry)
-from hmu_demo.generate import BACKBONES, EMBEDDED_DIR
+from hmu_demo.eval.quality import (QualityError, add_evaluation_arguments, check_backbones, generate_joints,
+                                   load_cases, load_models, rate_entry, resolve_data)
+from hmu_demo.generate import BACKBONES
 
 if TYPE_CHECKING:
     from hmu_demo.eval.judge import Judge
@@ -180,7 +179,7 @@ def evaluate_methods(bundle, judge: "Judge", data: Path, backbones: list[str], m
                      progress=None) -> dict:
     """The quick-evaluation report (module docstring) for already-loaded models."""
     from hmu_demo.generate import Generator
-    from hmu_demo.models.code_index import CodeIndex
+    from hmu_demo.unlearning.lcr import load_index
     from hmu_demo.unlearning.registry import METHODS, apply
 
     check_backbones(bundle, backbones)
@@ -193,10 +192,7 @@ def evaluate_methods(bundle, judge: "Judge", data: Path, backbones: list[str], m
     groups = split_groups(cases, limit)
     keys = groups.keys()
     encoder = bundle.make_text_encoder(device)
-    if index is None:
-        index = CodeIndex.load(EMBEDDED_DIR / "code_index.json.gz")
-    elif not isinstance(index, CodeIndex):
-        index = CodeIndex.load(index)
+    index = load_index(index)  # read once: every method's edit reuses its splits and caption embeddings
     results: dict[str, dict] = {b: {} for b in backbones}
     edits: dict[str, dict] = {}
     for method in methods:
@@ -283,16 +279,10 @@ def _parser() -> argparse.ArgumentParser:
                                             "metrics with the judge on held-out SynthMotion captions.")
     p.add_argument("--backbones", default=",".join(BACKBONES), help="comma-separated: momask,bamm")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated: original and registry names")
-    p.add_argument("--data", type=Path, default=None, help=f"labelled corpus (default: build or reuse {DEFAULT_DATA})")
-    p.add_argument("--split", default="test")
+    add_evaluation_arguments(p)
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="captions per group, spread over the split")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bundle", type=Path, default=EMBEDDED_DIR)
-    p.add_argument("--judge", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--index", type=Path, default=None, help="code index (default: the bundle's)")
     p.add_argument("--hp", action="append", default=[], metavar="METHOD.NAME=VALUE")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object (on stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -313,10 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         index = args.index if args.index is not None else Path(args.bundle) / "code_index.json.gz"
         if any(m.startswith("lcr") for m in methods) and not Path(index).is_file():
             raise QualityError(f"no code index at {index}; LCR methods need one (--index FILE)")
-        if args.data is None:
-            from hmu_demo.data.synth.corpus import ensure_corpus
-
-            args.data = ensure_corpus(DEFAULT_DATA, progress=not args.json)
+        args.data = resolve_data(args.data, progress=not args.json)
         progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
         report = evaluate_methods(bundle, judge, args.data, backbones, methods, args.split, args.limit, args.seed,
                                   args.batch_size, args.device, index, hp, progress)
