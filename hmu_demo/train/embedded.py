@@ -1,7 +1,7 @@
 """Train every model of a bundle on a corpus and assemble it: the recipe of ``checkpoints/embedded``.
 
     python -m hmu_demo.train.embedded [--data DIR] [--work WORK] [--out checkpoints/embedded] \\
-        [--preset embedded] [--vq-minutes M] [--minutes M] [--parallel] [--resume]
+        [--preset embedded] [--vq-minutes M] [--minutes M] [--parallel] [--resume] [--retain-only CONCEPT]
 
 Stages, each in its own folder under WORK with its log and resumable state:
 1. caption embeddings (``WORK/captions.npz``, the bundle's text encoder; reused when present);
@@ -11,11 +11,27 @@ Stages, each in its own folder under WORK with its log and resumable state:
    small, one alone leaves most of a large GPU idle);
 4. the bundle (``OUT``: safetensors, ``bundle.json`` with a training summary, model mean/std),
    weights stored at ``--dtype`` (float16 by default: half the size, float32 when loaded);
-5. the code index of the training split (``OUT/code_index.json.gz``), unless ``--no-code-index``.
+5. the code index of the training split (``OUT/code_index.json.gz``), unless ``--no-code-index``
+   (default for ``--retain-only``).
 
 A finished stage (``WORK/<stage>/done.json``) is skipped on a re-run; an interrupted one continues
 from its state with ``--resume``. ``--init-from BUNDLE`` starts every stage from that bundle's weights
 (fine-tuning, or more training after the resumable states are gone).
+
+``--retain-only CONCEPT`` trains HMU's reference model D_r (reference/unlearning.md §5): every model
+from scratch on the retain part of the train and val splits. A motion is forget when one of its
+caption lines matches the concept's lexicon, by the rule of ``python -m hmu_demo.data.splits``'s
+defaults and of LCR (:func:`hmu_demo.data.splits.build_splits`: the concept's default list, whole-word
+match, min occurrence 1). The split files are written to ``WORK/kw_splits/{train,val}-{w,wo}-CONCEPT.txt``
+(the corpus is left untouched; the files record what was trained on, and each stage's ``<model>.json``
+names the ``-wo`` files it used). ``bundle.json``'s info gets ``retain_only``: the concept, the rule
+and the motions kept and excluded per split. For a D_r run ``--out`` defaults to
+``checkpoints/embedded_dr``, ``--work`` to ``outputs/train_embedded_dr``, the code index is skipped
+(nothing unlearns from the reference; ``--code-index`` builds it on the full train split anyway),
+``--init-from`` is refused (from scratch), and ``WORK/captions.npz`` starts as a copy of
+``outputs/train_embedded/captions.npz`` when that exists (the retain captions are among its texts).
+``WORK/run.json`` records which kind of run a work folder holds: a D_r run never reuses or resumes
+stages trained on the full splits, nor the reverse.
 """
 
 from __future__ import annotations
@@ -23,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,12 +51,15 @@ import torch
 from hmu_demo.models.bundle import MODEL_FILES, BundleConfig, ModelBundle
 from hmu_demo.train.loop import read_stage, resolve_device
 
-__all__ = ["STAGES", "train_all", "assemble", "main"]
+__all__ = ["STAGES", "train_all", "retain_splits", "assemble", "main"]
 
 STAGES = ("masked", "residual", "bamm", "length")
 DONE = "done.json"
 DEFAULT_OUT = Path("checkpoints/embedded")
 DEFAULT_WORK = Path("outputs/train_embedded")
+DEFAULT_DR_OUT = Path("checkpoints/embedded_dr")
+DEFAULT_DR_WORK = Path("outputs/train_embedded_dr")
+RUN_FILE = "run.json"
 
 
 def _done(folder: Path) -> dict | None:
@@ -51,14 +71,49 @@ def _mark_done(folder: Path, summary: dict) -> None:
     (folder / DONE).write_text(json.dumps(summary, indent=1, default=float) + "\n")
 
 
-def _stage_command(stage: str, args: argparse.Namespace, data: Path, work: Path) -> list[str]:
+def _claim_work(work: Path, retain_only: str | None) -> None:
+    """Refuse a work folder whose stages were trained on other splits; record this run's kind there."""
+    path = work / RUN_FILE
+    if not any((work / stage).is_dir() for stage in ("vq",) + STAGES):
+        before = retain_only  # nothing trained yet
+    elif path.is_file():
+        before = json.loads(path.read_text()).get("retain_only")
+    else:
+        before = None  # a work folder from before run.json: the full splits
+    if before != retain_only:
+        held = f"the retain split of {before!r}" if before else "the full splits"
+        raise SystemExit(f"{work} holds stages trained on {held}; use another --work")
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"retain_only": retain_only}) + "\n")
+
+
+def retain_splits(data: Path, concept: str, work: Path) -> tuple[tuple[str, str], dict]:
+    """Write ``WORK/kw_splits/{train,val}-{w,wo}-CONCEPT.txt`` (the keyword rule of hmu_demo.data.splits);
+    returns the (train, val) retain files, absolute, and the summary recorded in bundle.json."""
+    from hmu_demo.data.humanml3d import MotionDataset
+    from hmu_demo.data.lexicon import load_lexicon
+    from hmu_demo.data.splits import build_splits, write_splits
+
+    lexicon = load_lexicon(concept)
+    result = build_splits(MotionDataset(data), concept, lexicon, splits=("train", "val"))
+    files = write_splits(result, work.resolve())
+    summary = {"reference": "D_r", "concept": concept, "lexicon": lexicon.name, "match": result.match,
+               "min_occurrence": result.min_occurrence,
+               "excluded": {**{s: len(ids) for s, ids in result.forget.items()}, "total": result.total_forget},
+               "kept": {s: len(ids) for s, ids in result.retain.items()},
+               "split_files": {s: f"kw_splits/{paths['retain'].name}" for s, paths in files.items()}}
+    return (str(files["train"]["retain"]), str(files["val"]["retain"])), summary
+
+
+def _stage_command(stage: str, args: argparse.Namespace, data: Path, work: Path, splits: tuple[str, str]
+                   ) -> list[str]:
     if stage == "length":
         cmd = [sys.executable, "-m", "hmu_demo.train.length"]
     else:
         cmd = [sys.executable, "-m", "hmu_demo.train.transformer", "--model", stage]
     cmd += ["--data", str(data), "--vq", str(work / "vq"), "--out", str(work / stage), "--preset", args.preset,
             "--captions", str(work / "captions.npz"), "--seed", str(args.seed), "--val-every",
-            str(args.val_every if stage != "length" else max(100, args.val_every // 2))]
+            str(args.val_every if stage != "length" else max(100, args.val_every // 2)), "--splits", *splits]
     minutes = args.minutes
     if stage == "length":
         minutes = args.length_minutes if minutes is None else min(minutes, args.length_minutes)
@@ -79,8 +134,8 @@ def _stage_command(stage: str, args: argparse.Namespace, data: Path, work: Path)
     return cmd
 
 
-def train_all(args: argparse.Namespace, data: Path) -> dict:
-    """Run the stages that are not done yet; returns {stage: summary}."""
+def train_all(args: argparse.Namespace, data: Path, splits: tuple[str, str] = ("train", "val")) -> dict:
+    """Run the stages that are not done yet on the (train, val) ``splits``; returns {stage: summary}."""
     from hmu_demo.train.transformer import token_tables
     from hmu_demo.train.vq import train_vq
 
@@ -92,12 +147,14 @@ def train_all(args: argparse.Namespace, data: Path) -> dict:
     if _done(vq_dir) is None:
         summary = train_vq(data, vq_dir, preset.vq, args.vq_steps, args.vq_minutes, device=args.device,
                            resume=args.resume, val_every=args.val_every, limit=args.limit, seed=args.seed,
-                           quiet=args.quiet, init=args.init_from / MODEL_FILES["vq"] if args.init_from else None)
+                           quiet=args.quiet, init=args.init_from / MODEL_FILES["vq"] if args.init_from else None,
+                           splits=splits)
         _mark_done(vq_dir, summary)
     summaries["vq"] = _done(vq_dir)
     t0 = time.perf_counter()
     device = resolve_device(args.device)
-    tables, _ = token_tables(data, vq_dir, work / "captions.npz", device, args.limit, progress=not args.quiet)
+    tables, _ = token_tables(data, vq_dir, work / "captions.npz", device, args.limit, progress=not args.quiet,
+                             splits=splits)
     summaries["tokens"] = {"seconds": round(time.perf_counter() - t0, 1),
                            "train_views": int(tables["train"].ids.shape[0])}
     todo = [s for s in STAGES if _done(work / s) is None]
@@ -108,9 +165,9 @@ def train_all(args: argparse.Namespace, data: Path) -> dict:
         for stage in todo:
             (work / stage).mkdir(parents=True, exist_ok=True)
             log = open(work / stage / "stdout.log", "a")
-            procs[stage] = (subprocess.Popen(_stage_command(stage, args, data, work) + ["--quiet"], stdout=log,
-                                             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}),
-                            log)
+            procs[stage] = (subprocess.Popen(_stage_command(stage, args, data, work, splits) + ["--quiet"],
+                                             stdout=log, stderr=subprocess.STDOUT,
+                                             env={**os.environ, "PYTHONUNBUFFERED": "1"}), log)
         failed = []
         for stage, (proc, log) in procs.items():
             if proc.wait() != 0:
@@ -122,7 +179,7 @@ def train_all(args: argparse.Namespace, data: Path) -> dict:
             _mark_done(work / stage, _stage_summary(work / stage, stage))
     else:
         for stage in todo:
-            result = subprocess.run(_stage_command(stage, args, data, work), check=False)
+            result = subprocess.run(_stage_command(stage, args, data, work, splits), check=False)
             if result.returncode != 0:
                 raise RuntimeError(f"stage {stage} failed (exit {result.returncode}); see {work / stage}/train.log")
             _mark_done(work / stage, _stage_summary(work / stage, stage))
@@ -155,8 +212,12 @@ def assemble(work: Path, out: Path, preset: str, dtype: torch.dtype | None, info
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hmu_demo.train.embedded", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="corpus (default: build or reuse the default)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--work", type=Path, default=None,
+                        help=f"stage folders (default {DEFAULT_WORK}; {DEFAULT_DR_WORK} for D_r)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"bundle folder (default {DEFAULT_OUT}; {DEFAULT_DR_OUT} for D_r)")
+    parser.add_argument("--retain-only", metavar="CONCEPT", default=None,
+                        help="train the D_r reference: every model from scratch without the concept's forget motions")
     parser.add_argument("--preset", default="embedded", choices=("embedded", "tiny"))
     parser.add_argument("--vq-steps", type=int, default=None)
     parser.add_argument("--vq-minutes", type=float, default=None)
@@ -167,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-every", type=int, default=1000)
     parser.add_argument("--parallel", action="store_true", help="train the four models concurrently")
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"))
-    parser.add_argument("--no-code-index", action="store_true")
+    parser.add_argument("--code-index", action=argparse.BooleanOptionalAction, default=None,
+                        help="build OUT/code_index.json.gz (default: yes, except for D_r)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init-from", type=Path, default=None,
@@ -181,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --vq-steps and/or --vq-minutes")
     if args.steps is None and args.minutes is None:
         parser.error("give --steps and/or --minutes")
+    if args.retain_only is not None and args.init_from is not None:
+        parser.error("--retain-only trains from scratch; --init-from would start from weights that saw "
+                     "the forget motions")
+    args.work = args.work or (DEFAULT_DR_WORK if args.retain_only else DEFAULT_WORK)
+    args.out = args.out or (DEFAULT_DR_OUT if args.retain_only else DEFAULT_OUT)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.data is None:
@@ -189,14 +256,31 @@ def main(argv: list[str] | None = None) -> int:
 
         args.data = ensure_corpus(DEFAULT_DATA, progress=not args.quiet)
     t0 = time.perf_counter()
-    summaries = train_all(args, args.data)
+    _claim_work(args.work, args.retain_only)
+    splits, retain = ("train", "val"), None
+    if args.retain_only is not None:
+        from hmu_demo.data.humanml3d import DatasetError
+        from hmu_demo.data.lexicon import LexiconError
+
+        try:
+            splits, retain = retain_splits(args.data, args.retain_only, args.work)
+        except (DatasetError, LexiconError, ValueError) as exc:
+            parser.error(str(exc))
+        print(f"D_r for {args.retain_only!r}: {retain['kept']['train']} train / {retain['kept']['val']} val retain "
+              f"motions; {retain['excluded']['total']} forget motions excluded ({args.work / 'kw_splits'})")
+        seed_cache = DEFAULT_WORK / "captions.npz"
+        if not (args.work / "captions.npz").is_file() and seed_cache.is_file():
+            shutil.copyfile(seed_cache, args.work / "captions.npz")
+    summaries = train_all(args, args.data, splits)
     device = resolve_device(args.device)
     info = {"training": summaries, "preset": args.preset, "data": str(args.data),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "wall_seconds": round(time.perf_counter() - t0, 1)}
+    if retain is not None:
+        info["retain_only"] = retain
     bundle = assemble(args.work, args.out, args.preset, getattr(torch, args.dtype), info)
     print(f"bundle written to {args.out}")
-    if not args.no_code_index:
+    if args.code_index if args.code_index is not None else args.retain_only is None:
         from hmu_demo.models.code_index import CodeIndex
 
         index = CodeIndex.build(bundle, args.data, split="train")

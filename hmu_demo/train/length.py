@@ -37,11 +37,11 @@ def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidd
                  captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
                  batch_size: int = 512, lr: float = 1e-3, device: str | None = None, resume: bool = False,
                  val_every: int = 500, limit: int | None = None, seed: int = 0, quiet: bool = False,
-                 init: Path | None = None) -> dict:
+                 init: Path | None = None, splits: tuple[str, str] = ("train", "val")) -> dict:
     dist_info = setup_distributed(device)
     torch.manual_seed(seed + dist_info.rank)
     tables, embeddings = token_tables(data, vq_folder, captions or vq_folder / "captions.npz", dist_info.device,
-                                      limit, progress=not quiet)
+                                      limit, progress=not quiet, splits=splits)
     emb = embeddings.tensor(dist_info.device)
     train_rows, train_len = (t.to(dist_info.device) for t in caption_lengths(tables["train"]))
     val_rows, val_len = (t.to(dist_info.device) for t in caption_lengths(tables["val"]))
@@ -65,7 +65,8 @@ def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidd
 
     def export(net, metrics):
         export_weights(out, "length", net, {"classes": classes, "hidden": hidden, "input": embeddings.dim,
-                                            "metrics": metrics, "text_encoder": embeddings.encoder})
+                                            "metrics": metrics, "splits": list(splits),
+                                            "text_encoder": embeddings.encoder})
 
     spec = RunSpec("length", model, sample, loss, validate, export, "loss",
                    schedule=Schedule(lr=lr, warmup=200, milestones=(0.6,), gamma=0.1), weight_decay=1e-4,
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     preset = BundleConfig.preset(args.preset)
     summary = train_length(data, args.vq, args.out, preset.length_classes, preset.length_hidden, args.captions,
                            args.steps, args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
-                           args.val_every, args.limit, args.seed, args.quiet, args.init)
+                           args.val_every, args.limit, args.seed, args.quiet, args.init, tuple(args.splits))
     if summary["main"]:  # the other ranks of a torchrun launch do not validate
         print(f"length: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
     return 0

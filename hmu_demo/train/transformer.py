@@ -62,8 +62,9 @@ def caption_embeddings(data: Path, splits: list[MotionSplit], cache: Path, encod
 
 
 def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.device, limit: int | None = None,
-                 max_tokens: int = 49, progress: bool = True) -> tuple[dict[str, TokenTable], CaptionEmbeddings]:
-    """Train/val token tables, cached in ``vq_folder/tokens.pt``.
+                 max_tokens: int = 49, progress: bool = True, splits: tuple[str, str] = ("train", "val")
+                 ) -> tuple[dict[str, TokenTable], CaptionEmbeddings]:
+    """Train/val token tables of the ``splits`` files (keyed "train" and "val"), cached in ``vq_folder/tokens.pt``.
 
     The cache is checked before the corpus is read (each training process of a pipeline calls this),
     and rebuilt when the VQ weights or the caption cache changed.
@@ -73,8 +74,8 @@ def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.devi
 
     def key() -> str:
         stamp = captions.stat() if captions.is_file() else None
-        return repr({"data": str(Path(data).resolve()), "limit": limit, "max_tokens": max_tokens,
-                     "vq_mtime": weights.stat().st_mtime_ns,
+        return repr({"data": str(Path(data).resolve()), "splits": list(splits), "limit": limit,
+                     "max_tokens": max_tokens, "vq_mtime": weights.stat().st_mtime_ns,
                      "captions": None if stamp is None else (stamp.st_mtime_ns, stamp.st_size)})
 
     if cache.is_file() and captions.is_file():
@@ -83,9 +84,10 @@ def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.devi
             return ({n: TokenTable.from_state(saved[n]) for n in ("train", "val")},
                     CaptionEmbeddings.load(captions))
     vq, normalizer = load_vq(vq_folder, device)
-    splits = {name: MotionSplit.load(data, name, normalizer, limit) for name in ("train", "val")}
-    embeddings = caption_embeddings(data, list(splits.values()), captions, progress=progress)
-    tables = {n: encode_split(vq, s, embeddings, max_tokens) for n, s in splits.items()}
+    loaded = {name: MotionSplit.load(data, split, normalizer, limit)
+              for name, split in zip(("train", "val"), splits)}
+    embeddings = caption_embeddings(data, list(loaded.values()), captions, progress=progress)
+    tables = {n: encode_split(vq, s, embeddings, max_tokens) for n, s in loaded.items()}
     tmp = cache.with_name(cache.name + ".tmp")
     torch.save({"key": key(), **{n: t.state() for n, t in tables.items()}}, tmp)
     tmp.replace(cache)
@@ -103,15 +105,16 @@ def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config:
                       captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
                       batch_size: int = 256, lr: float = 2e-4, device: str | None = None, resume: bool = False,
                       val_every: int = 1000, limit: int | None = None, seed: int = 0, quiet: bool = False,
-                      init: Path | None = None) -> dict:
-    """Train and export one transformer (from ``init`` weights when given); returns the run summary."""
+                      init: Path | None = None, splits: tuple[str, str] = ("train", "val")) -> dict:
+    """Train and export one transformer (from ``init`` weights when given) on the (train, val) ``splits``;
+    returns the run summary."""
     if kind not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {kind!r}")
     dist_info = setup_distributed(device)
     torch.manual_seed(seed + dist_info.rank)
     captions = captions or vq_folder / "captions.npz"
     tables, embeddings = token_tables(data, vq_folder, captions, dist_info.device, limit,
-                                      config.max_motion_tokens, progress=not quiet)
+                                      config.max_motion_tokens, progress=not quiet, splits=splits)
     if embeddings.dim != config.clip_dim:
         raise ValueError(f"caption embeddings are {embeddings.dim}-d, the {kind} config expects {config.clip_dim}")
     train, val = tables["train"].to(dist_info.device), tables["val"].to(dist_info.device)
@@ -137,7 +140,7 @@ def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config:
     def export(net, metrics):
         export_weights(out, kind, net, {"model": kind, "config": asdict(config), "metrics": metrics,
                                         "batch_size": batch_size * dist_info.world, "data": str(data),
-                                        "text_encoder": embeddings.encoder})
+                                        "splits": list(splits), "text_encoder": embeddings.encoder})
 
     spec = RunSpec(kind, model, sample, loss, validate, export, "loss",
                    schedule=Schedule(lr=lr, warmup=2000, milestones=(0.6,), gamma=0.1), weight_decay=1e-5,
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     config = getattr(BundleConfig.preset(args.preset), args.model)
     summary = train_transformer(args.model, data, args.vq, args.out, config, args.captions, args.steps,
                                 args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
-                                args.val_every, args.limit, args.seed, args.quiet, args.init)
+                                args.val_every, args.limit, args.seed, args.quiet, args.init, tuple(args.splits))
     if summary["main"]:  # the other ranks of a torchrun launch do not validate
         print(f"{args.model}: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
     return 0

@@ -7,7 +7,8 @@ the normalised training clips, SmoothL1 on all 263 dims + 0.5 SmoothL1 on the jo
 0.02 commitment, AdamW (0.9, 0.99), warm-up then x0.05 at 50 % and 83 % of the run (the official
 150k/250k of 300k), EMA codebooks with dead-code reset and quantize dropout 0.2. Validation:
 reconstruction MPJPE (cm, pelvis-aligned as published; the global error is logged too) on the val split; the best weights go to ``OUT/vq.safetensors`` with
-``OUT/vq.json`` (config, metrics) and the model-side ``mean.npy``/``std.npy``.
+``OUT/vq.json`` (config, metrics, splits) and the model-side ``mean.npy``/``std.npy``. ``--splits TRAIN VAL``
+(every trainer has it) names other split files to train and validate on, e.g. retain-only keyword splits.
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ class WindowSampler:
 def train_vq(data: Path, out: Path, config: VQConfig, steps: int | None = None, max_minutes: float | None = None,
              batch_size: int = 256, window: int = 64, lr: float = 2e-4, device: str | None = None,
              resume: bool = False, val_every: int = 1000, limit: int | None = None, seed: int = 0,
-             quiet: bool = False, init: Path | None = None) -> dict:
-    """Train and export the VQ; returns the run summary (steps, seconds, best val MPJPE)."""
+             quiet: bool = False, init: Path | None = None, splits: tuple[str, str] = ("train", "val")) -> dict:
+    """Train and export the VQ on ``splits`` (train, val: split names or files, as
+    ``MotionDataset.split_ids`` takes them); returns the run summary (steps, seconds, best val MPJPE)."""
     dist_info = setup_distributed(device)
     torch.manual_seed(seed + dist_info.rank)
     normalizer = model_normalizer(data)
-    train = MotionSplit.load(data, "train", normalizer, limit)
-    val = MotionSplit.load(data, "val", normalizer, limit)
+    train, val = (MotionSplit.load(data, split, normalizer, limit) for split in splits)
     window = min(window, max(c.shape[0] for c in train.features) // config.downsample * config.downsample)
     sampler = WindowSampler(train.features, window, batch_size, dist_info.device)
     model = initialise_from(RVQVAE(config), init)
@@ -76,7 +77,8 @@ def train_vq(data: Path, out: Path, config: VQConfig, steps: int | None = None, 
 
     def export(net, metrics):
         export_weights(out, "vq", net, {"config": config.to_dict(), "metrics": metrics, "window": window,
-                                        "batch_size": batch_size * dist_info.world, "data": str(data)})
+                                        "batch_size": batch_size * dist_info.world, "data": str(data),
+                                        "splits": list(splits)})
         np.save(out / "mean.npy", normalizer.mean)
         np.save(out / "std.npy", normalizer.std)
 
@@ -97,6 +99,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     parser.add_argument("--val-every", type=int, default=1000)
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
+    parser.add_argument("--splits", nargs=2, default=("train", "val"), metavar=("TRAIN", "VAL"),
+                        help="split names or files (relative to the corpus, or absolute) to train and validate on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--quiet", action="store_true")
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     data = resolve_data(args)
     summary = train_vq(data, args.out, BundleConfig.preset(args.preset).vq, args.steps, args.max_minutes,
                        args.batch_size, args.window, args.lr, args.device, args.resume, args.val_every, args.limit,
-                       args.seed, args.quiet, args.init)
+                       args.seed, args.quiet, args.init, tuple(args.splits))
     if summary["main"]:  # the other ranks of a torchrun launch do not validate
         print(f"vq: {summary['steps']} steps in {summary['seconds']}s, best val MPJPE {summary['best']:.3f} cm")
     return 0
