@@ -236,6 +236,27 @@ class Lexicon:
             return self._word_match(text)
         raise ValueError(f"unknown match mode {mode!r} (expected one of {', '.join(MATCH_MODES)})")
 
+    def mask_words(self, text: str, mask: str = "***") -> tuple[str, bool]:
+        """``text`` with every matching word or phrase (word mode) replaced by ``mask``, and whether any was.
+
+        MM-Safe (reference/evaluation.md §4) re-embeds a caption with the concept's words removed.
+        """
+        words = self._single_words
+        changed = False
+
+        def word(m: re.Match[str]) -> str:
+            nonlocal changed
+            if m.group(0).lower() in words:
+                changed = True
+                return mask
+            return m.group(0)
+
+        out = _WORD.sub(word, text)
+        if self._phrase_regex is not None:
+            out, n = self._phrase_regex.subn(mask, out)
+            changed = changed or n > 0
+        return out, changed
+
     def matches(self, line: str | Caption, mode: MatchMode = "word") -> bool:
         """Does one caption line (raw ``caption#tokens#start#end`` or a Caption) match?"""
         if mode == "substring":

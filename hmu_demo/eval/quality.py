@@ -45,11 +45,11 @@ from hmu_demo.train.data import MIN_FRAMES  # caption spans shorter than this ar
 
 if TYPE_CHECKING:  # heavy imports stay lazy so `--help` and CLI errors are fast
     from hmu_demo.eval.judge import Judge
-    from hmu_demo.generate import Generator
+    from hmu_demo.generate import Generator, Motion
     from hmu_demo.models.bundle import ModelBundle
 
 __all__ = ["QualityError", "PromptCase", "wilson_interval", "caption_actions", "single_action",
-           "load_cases", "load_models", "check_backbones", "add_evaluation_arguments", "resolve_data", "evaluate_quality", "evaluate_loaded", "main"]
+           "load_cases", "load_models", "generate_motions", "generate_joints", "check_backbones", "add_evaluation_arguments", "resolve_data", "evaluate_quality", "evaluate_loaded", "main"]
 
 Z95 = 1.959963984540054
 
@@ -172,15 +172,23 @@ def load_models(bundle_folder: str | Path, judge_folder: str | Path,
     return bundle, judge
 
 
+def generate_motions(gen: "Generator", keys: list[tuple[str, int]], backbone: str, seed: int,
+                     batch_size: int) -> dict[tuple[str, int], "Motion"]:
+    """(prompt, frames) -> generated motion, in batches of similar lengths (a batch is padded to its
+    longest motion); each prompt's motion is independent of its batch, so the grouping changes nothing."""
+    ordered = sorted(dict.fromkeys(keys), key=lambda key: key[1])
+    out: dict[tuple[str, int], "Motion"] = {}
+    for s in range(0, len(ordered), batch_size):
+        chunk = ordered[s:s + batch_size]
+        motions = gen.generate([t for t, _ in chunk], lengths=[f for _, f in chunk], seed=seed, backbone=backbone)
+        out.update(zip(chunk, motions))
+    return out
+
+
 def generate_joints(gen: "Generator", keys: list[tuple[str, int]], backbone: str, seed: int,
                     batch_size: int) -> dict[tuple[str, int], np.ndarray]:
-    """(prompt, frames) -> generated joints, batched; each prompt's motion is independent of its batch."""
-    out: dict[tuple[str, int], np.ndarray] = {}
-    for s in range(0, len(keys), batch_size):
-        chunk = keys[s:s + batch_size]
-        motions = gen.generate([t for t, _ in chunk], lengths=[f for _, f in chunk], seed=seed, backbone=backbone)
-        out.update({key: m.joints for key, m in zip(chunk, motions)})
-    return out
+    """(prompt, frames) -> generated joints (see :func:`generate_motions`)."""
+    return {key: m.joints for key, m in generate_motions(gen, keys, backbone, seed, batch_size).items()}
 
 
 def recon_mpjpe(bundle: "ModelBundle", data: Path, ids: list[str], batch_size: int) -> tuple[float, float]:

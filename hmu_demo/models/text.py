@@ -20,6 +20,7 @@ import torch
 
 __all__ = [
     "TextEncoder",
+    "CachedTextEncoder",
     "MiniLMEncoder",
     "ClipTextEncoder",
     "MissingWeightsError",
@@ -76,6 +77,32 @@ class TextEncoder(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device='{self.device}')"
+
+
+class CachedTextEncoder(TextEncoder):
+    """Another encoder with a memo of the texts it has seen (up to ``max_items``).
+
+    An evaluation re-encodes the same captions for every method and repeat; the memo makes that
+    free. Same name, width and device as the wrapped encoder, so bundles accept it.
+    """
+
+    def __init__(self, inner: TextEncoder, max_items: int = 200_000) -> None:
+        self.inner = inner
+        self.name, self.dim, self.device = inner.name, inner.dim, inner.device
+        self.max_items = max_items
+        self._memo: dict[str, torch.Tensor] = {}
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        texts = _check_texts(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if todo:
+            if len(self._memo) + len(todo) > self.max_items:
+                self._memo.clear()
+                todo = list(dict.fromkeys(texts))
+            self._memo.update(zip(todo, self.inner.encode(todo)))
+        if not texts:
+            return torch.zeros(0, self.dim, dtype=torch.float32, device=self.device)
+        return torch.stack([self._memo[t] for t in texts])
 
 
 class MiniLMEncoder(TextEncoder):

@@ -1,0 +1,160 @@
+"""Benchmark outputs: the paper's tables (markdown), a CSV, the JSON record and the trade-off plot.
+
+The tables follow the HMU paper's layout (reference/evaluation.md §6): forget set FID →, MM-Safe ↓,
+Diversity →, R@1 →; retain set FID ↓, MM-Dist ↓, Diversity →, R@1 ↑; each cell mean ± 95 % CI over
+the replications. A second table per backbone holds the metrics the paper does not tabulate (the
+judge's violent share, NCS@k, R@3, transition jerk). Every file says which evaluator and data
+made the numbers, the sample sizes, the command and the commit. The app's benchmark tab reads
+``benchmark.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+__all__ = ["write_outputs", "markdown_tables", "write_csv", "plot_tradeoff", "PAPER_COLUMNS", "EXTRA_COLUMNS"]
+
+#: (metric key, column title) per set, in the paper's order
+PAPER_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "forget": [("fid", "FID"), ("mm_safe", "MM-Safe"), ("diversity", "Diversity"), ("r_precision_top1", "R@1")],
+    "retain": [("fid", "FID"), ("mm_dist", "MM-Dist"), ("diversity", "Diversity"), ("r_precision_top1", "R@1")],
+}
+EXTRA_COLUMNS: list[tuple[str, str, str]] = [
+    ("forget", "violent_share", "forget violent share (judge)"), ("forget", "ncs@5", "NCS@5"),
+    ("forget", "notox_accuracy", "notox acc."), ("retain", "violent_share", "retain violent share (judge)"),
+    ("retain", "r_precision_top3", "retain R@3"), ("forget", "transition_jerk", "forget trans. jerk"),
+    ("retain", "transition_jerk", "retain trans. jerk"), ("retain", "multimodality", "retain MModality"),
+]
+
+
+def _cell(entry: dict | None, digits: int = 3) -> str:
+    if not entry or entry.get("mean") is None or not math.isfinite(entry["mean"]):
+        return "–"
+    ci = entry.get("ci95")
+    ci_text = f" ± {ci:.{digits}f}" if ci is not None and math.isfinite(ci) else ""
+    return f"{entry['mean']:.{digits}f}{ci_text}"
+
+
+def _digits(metric: str) -> int:
+    return 1 if metric in ("transition_jerk",) else 3
+
+
+def _header(title: str, metric: str, eval_set: str) -> str:
+    from hmu_demo.eval.metrics import ARROWS, better_direction
+
+    direction = better_direction(metric, eval_set)
+    return f"{title} {ARROWS[direction]}" if direction else title
+
+
+def markdown_tables(result: dict) -> str:
+    """The report in markdown: provenance, then per backbone the forget/retain tables and the extras."""
+    cfg = result["config"]
+    sizes = result["samples_per_repeat"]
+    lines = [
+        f"# Unlearning benchmark: concept '{cfg['concept']}'",
+        "",
+        f"- data: `{cfg['data']}` [{cfg['split']}], sets: {result['sets']['source']} "
+        f"(forget {result['sets']['forget_captions']} captions of {result['sets']['forget_motions']} motions, "
+        f"retain {result['sets']['retain_captions']} of {result['sets']['retain_motions']})",
+        f"- evaluator: {result['evaluator']['description']}",
+        f"- protocol: {cfg['repeats']} replications, each with fresh batches of 32 and fresh generations "
+        f"({sizes['forget']} forget + {sizes['retain']} retain captions per replication); mean ± 1.96·std/√"
+        f"{cfg['repeats']}; ground-truth lengths; NCS retrieves with the evaluator's motion embedding in place "
+        "of TMR",
+        f"- judge (violent share, transition boundaries): `{result['judge']}`" if result.get("judge") else
+        "- judge: not used",
+        f"- command: `{result['command']}`",
+        f"- commit: `{result.get('commit')}`, {result.get('date')}, {result['seconds']:.0f} s",
+        "",
+        "Arrows: ↓ lower is better, ↑ higher is better, → closer to the reference (D_r on the forget set, real "
+        "data on the retain set) is better.",
+    ]
+    real = result.get("real", {})
+    for backbone, per_method in result["summary"].items():
+        for eval_set in ("forget", "retain"):
+            cols = PAPER_COLUMNS[eval_set]
+            lines += ["", f"## {backbone}: {eval_set} set", "",
+                      "| Method | " + " | ".join(_header(t, k, eval_set) for k, t in cols) + " |",
+                      "|---|" + "---|" * len(cols)]
+            if real.get(eval_set):
+                lines.append("| real motions | " + " | ".join(_cell(real[eval_set].get(k), _digits(k))
+                                                              for k, _ in cols) + " |")
+            for method, sets in per_method.items():
+                lines.append(f"| {method} | " + " | ".join(_cell(sets[eval_set].get(k), _digits(k))
+                                                           for k, _ in cols) + " |")
+        present = [(s, k, t) for s, k, t in EXTRA_COLUMNS
+                   if any(k in sets[s] for sets in per_method.values())]
+        if present:
+            lines += ["", f"## {backbone}: more metrics", "",
+                      "| Method | " + " | ".join(_header(t, k, s) for s, k, t in present) + " |",
+                      "|---|" + "---|" * len(present)]
+            for method, sets in per_method.items():
+                lines.append(f"| {method} | " + " | ".join(_cell(sets[s].get(k), _digits(k))
+                                                           for s, k, _ in present) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(result: dict, path: Path) -> None:
+    """One row per backbone, method, set and metric (real-data rows have backbone "real")."""
+    evaluator = result["evaluator"]["name"]
+    data = result["config"]["data"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["backbone", "method", "set", "metric", "mean", "ci95", "replications", "evaluator", "data"])
+        rows = [("real", "real motions", s, per) for s, per in result.get("real", {}).items()]
+        rows += [(b, m, s, per) for b, per_m in result["summary"].items() for m, sets in per_m.items()
+                 for s, per in sets.items()]
+        for backbone, method, eval_set, per_metric in rows:
+            for metric, e in per_metric.items():
+                w.writerow([backbone, method, eval_set, metric, e["mean"], e["ci95"], e["n"], evaluator, data])
+
+
+def plot_tradeoff(result: dict, path: Path) -> None:
+    """Forget suppression (judge's violent share, else forget R@1) against retain FID, one point per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    backbones = list(result["summary"])
+    fig, axes = plt.subplots(1, len(backbones), figsize=(5.2 * len(backbones), 4.2), squeeze=False)
+    for ax, backbone in zip(axes[0], backbones):
+        per_method = result["summary"][backbone]
+        y_key = "violent_share" if any("violent_share" in s["forget"] for s in per_method.values()) \
+            else "r_precision_top1"
+        for method, sets in per_method.items():
+            x, y = sets["retain"].get("fid"), sets["forget"].get(y_key)
+            if not x or not y or not math.isfinite(x["mean"]) or not math.isfinite(y["mean"]):
+                continue
+            ax.errorbar(x["mean"], y["mean"], xerr=_finite(x["ci95"]), yerr=_finite(y["ci95"]), fmt="o", capsize=3)
+            ax.annotate(method, (x["mean"], y["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xlabel("retain FID (lower = quality kept)")
+        ax.set_ylabel("forget violent share (judge)" if y_key == "violent_share" else "forget R@1")
+        ax.set_title(f"{backbone}: suppression vs retained quality")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"evaluator: {result['evaluator']['name']}; ± 95 % CI over {result['config']['repeats']} "
+                 "replications; best = bottom left", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _finite(v: float | None) -> float:
+    return v if v is not None and math.isfinite(v) else 0.0
+
+
+def write_outputs(result: dict, out: str | Path) -> str:
+    """Write benchmark.json/.csv/.md and tradeoff.png under ``out``; return the markdown."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "benchmark.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1, default=float) + "\n", encoding="utf-8")
+    tmp.replace(out / "benchmark.json")
+    write_csv(result, out / "benchmark.csv")
+    text = markdown_tables(result)
+    (out / "benchmark.md").write_text(text, encoding="utf-8")
+    plot_tradeoff(result, out / "tradeoff.png")
+    return text

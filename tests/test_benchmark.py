@@ -1,0 +1,251 @@
+"""The embedded evaluator, the protocol's evaluation sets and the benchmark CLI end to end (tiny models)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hmu_demo.data.captions import Caption
+from hmu_demo.data.lexicon import load_lexicon
+from hmu_demo.eval.embedded_evaluator import (DEFAULT_EVALUATOR, EmbeddedEvaluator, EvaluatorConfig, EvaluatorNet,
+                                              PAD_FRAMES)
+from hmu_demo.eval.evaluator import EvaluatorError
+from hmu_demo.eval.protocol import BATCH, load_eval_sets, mask_caption
+
+TINY = EvaluatorConfig(movement_hidden=16, movement_dim=16, motion_hidden=16, text_hidden=16, dim=8)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """120 clips, 40 % violent: the train split holds well over a batch of forget captions."""
+    from hmu_demo.data.synth.corpus import CorpusSpec, build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("bench") / "synth", CorpusSpec(size=120, violent_share=0.4),
+                        workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def evaluator_folder(corpus: Path, tmp_path_factory) -> Path:
+    from hmu_demo.data.humanml3d import MotionDataset
+
+    torch.manual_seed(0)
+    mean, std = MotionDataset(corpus).statistics()
+    folder = tmp_path_factory.mktemp("evaluator") / "tiny"
+    EmbeddedEvaluator(EvaluatorNet(TINY), mean, np.maximum(std, 1e-6)).save(folder, {"note": "random weights"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bundle_folder(corpus: Path, tmp_path_factory) -> Path:
+    from hmu_demo.models.bundle import BundleConfig, ModelBundle
+    from hmu_demo.models.code_index import CodeIndex
+    from hmu_demo.train.data import model_normalizer
+
+    torch.manual_seed(0)
+    norm = model_normalizer(corpus)
+    bundle = ModelBundle(BundleConfig.preset("tiny"), norm.mean, norm.std)
+    folder = tmp_path_factory.mktemp("bench_bundle") / "bundle"
+    bundle.save(folder)
+    CodeIndex.build(bundle, corpus, split="train").save(folder / "code_index.json.gz")
+    return folder
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    from hmu_demo.eval.benchmark import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+# -- embedded evaluator ----------------------------------------------------------------------------
+
+def test_evaluator_roundtrip_and_batch_independence(evaluator_folder: Path, corpus: Path) -> None:
+    from hmu_demo.data.humanml3d import MotionDataset
+
+    ev = EmbeddedEvaluator.load(evaluator_folder)
+    ds = MotionDataset(corpus)
+    clips = [ds.features(i)[:n] for i, n in zip(ds.split_ids("train")[:6], (8, 40, 196, 60, 12, 100))]
+    together = ev.embed_motions(clips)
+    assert together.shape == (6, TINY.dim) and together.dtype == np.float64
+    alone = np.concatenate([ev.embed_motions([c]) for c in clips])
+    assert np.allclose(together, alone, atol=1e-5)          # padding is fixed, not the batch's longest
+    shuffled = ev.embed_motions(clips[::-1])[::-1]
+    assert np.allclose(together, shuffled, atol=1e-5)
+    # a frame count that is not a multiple of 4 is cut, as the protocol's lengths are
+    assert np.allclose(ev.embed_motions([ds.features(ds.split_ids("train")[0])[:43]]),
+                       ev.embed_motions([ds.features(ds.split_ids("train")[0])[:40]]))
+    longer = ds.features(ds.split_ids("train")[0])
+    if longer.shape[0] > PAD_FRAMES:                        # longer motions keep their own length
+        assert ev.embed_motions([longer]).shape == (1, TINY.dim)
+    texts = ev.embed_texts([Caption("a person kicks"), Caption("a person walks forward")])
+    assert texts.shape == (2, TINY.dim) and not np.allclose(texts[0], texts[1])
+    with pytest.raises(ValueError, match="at least 4"):
+        ev.embed_motions([clips[0][:3]])
+
+
+def test_evaluator_bad_files(tmp_path: Path, evaluator_folder: Path) -> None:
+    with pytest.raises(EvaluatorError, match="no evaluator file"):
+        EmbeddedEvaluator.load(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "evaluator.json").write_text((evaluator_folder / "evaluator.json").read_text())
+    (broken / "evaluator.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(EvaluatorError, match="does not hold"):
+        EmbeddedEvaluator.load(broken)
+    (broken / "evaluator.json").write_text("{not json")
+    with pytest.raises(EvaluatorError, match="not an evaluator config"):
+        EmbeddedEvaluator.load(broken)
+
+
+def test_shipped_evaluator_reports_its_bound() -> None:
+    if not (DEFAULT_EVALUATOR / "evaluator.json").is_file():
+        pytest.skip("no shipped evaluator")
+    ev = EmbeddedEvaluator.load(DEFAULT_EVALUATOR)
+    test = ev.info["test"]
+    assert 0.0 < test["r_precision_top1"] <= test["r_precision_top3"] <= 1.0
+    assert f"{test['r_precision_top1']:.3f}" in ev.describe()
+
+
+def test_train_evaluator_cli(corpus: Path, tmp_path: Path) -> None:
+    from hmu_demo.train.evaluator import main
+
+    out = tmp_path / "ev"
+    code = main(["--data", str(corpus), "--out", str(out), "--work", str(tmp_path / "work"), "--steps", "3",
+                 "--batch", "16", "--dim", "8", "--hidden", "16", "--val-every", "2", "--quiet"])
+    assert code == 0
+    ev = EmbeddedEvaluator.load(out)
+    assert ev.dim == 8
+    assert 0.0 <= ev.info["test"]["r_precision_top1"] <= 1.0
+    assert ev.info["training"]["steps"] == 3 and (tmp_path / "work" / "train.log").is_file()
+
+
+# -- protocol --------------------------------------------------------------------------------------
+
+def test_mask_caption_text_and_tokens() -> None:
+    lexicon = load_lexicon("violence")
+    caption = Caption("a man punches and then kicks", ("a/DET", "man/NOUN", "punch/VERB", "and/CCONJ", "then/ADV",
+                                                       "kick/VERB"))
+    masked, hit = mask_caption(caption, lexicon)
+    assert hit and masked.text == "a man *** and then ***"
+    assert masked.tokens == ("a/DET", "man/NOUN", "***/VERB", "and/CCONJ", "then/ADV", "***/VERB")
+    same, hit = mask_caption(Caption("a person walks", ("a/DET", "person/NOUN", "walk/VERB")), lexicon)
+    assert not hit and same.text == "a person walks"
+
+
+def test_eval_sets_and_draws(corpus: Path) -> None:
+    from hmu_demo.data.splits import build_splits
+    from hmu_demo.data.humanml3d import MotionDataset
+
+    lexicon = load_lexicon("violence")
+    forget, retain, info = load_eval_sets(corpus, "violence", lexicon, "train")
+    rule = build_splits(MotionDataset(corpus), "violence", lexicon, splits=("train",))
+    assert {s.motion_id for s in forget.samples} <= set(rule.forget["train"])
+    assert {s.motion_id for s in retain.samples} <= set(rule.retain["train"])
+    assert info["forget_captions"] == len(forget) >= BATCH
+    rng = np.random.default_rng(0)
+    draw = forget.draw(rng, batches=1)
+    assert len(draw.samples) == BATCH
+    assert all(n % 4 == 0 and 8 <= n <= 196 for n in draw.lengths)
+    again = forget.draw(np.random.default_rng(1), batches=None)
+    assert len(again.samples) == len(forget)                       # the whole set, reshuffled
+    real = forget.real_features(draw)
+    assert [r.shape[0] for r in real] == draw.lengths
+
+
+# -- benchmark end to end --------------------------------------------------------------------------
+
+def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    code, stdout, err = _run(["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder),
+                              "--evaluator-path", str(evaluator_folder), "--backbones", "momask,bamm",
+                              "--methods", "original,uce,lcr", "--quick", "--out", str(out), "--quiet"])
+    assert code == 0, err
+    result = json.loads((out / "benchmark.json").read_text())
+    assert result["config"]["repeats"] == 2 and result["samples_per_repeat"] == {"forget": 32, "retain": 32}
+    for backbone in ("momask", "bamm"):
+        for method in ("original", "uce", "lcr"):
+            values = result["values"][backbone][method]
+            for metric in ("fid", "r_precision_top1", "mm_dist", "diversity", "violent_share"):
+                assert len(values["forget"][metric]) == 2 and len(values["retain"][metric]) == 2
+            assert all(math.isfinite(v) and v >= 0 for v in values["forget"]["fid"])
+            assert all(0 <= v <= 1 for v in values["retain"]["r_precision_top1"])
+            assert "mm_safe" in values["forget"] and "mm_safe" not in values["retain"]
+            assert 0 <= values["forget"]["ncs@10"][0] <= 1
+            s = result["summary"][backbone][method]["retain"]["fid"]
+            assert s["n"] == 2 and s["ci95"] >= 0
+            mean = float(np.mean(values["retain"]["fid"]))
+            assert s["mean"] == pytest.approx(mean)
+    # the same caption, repeat and seed give the same generation whatever else is generated:
+    # "original" on both runs of the real-data rows is identical, and the real rows are model-free
+    assert result["real"]["retain"]["r_precision_top1"]["n"] == 2
+    assert result["contenders"]["lcr"]["flagged_codes"]
+    rows = list(csv.DictReader(open(out / "benchmark.csv", encoding="utf-8")))
+    assert {r["backbone"] for r in rows} == {"momask", "bamm", "real"}
+    assert all(r["evaluator"] == "embedded" for r in rows)
+    md = (out / "benchmark.md").read_text()
+    assert "| Method | FID → | MM-Safe ↓ | Diversity → | R@1 → |" in md
+    assert "| Method | FID ↓ | MM-Dist ↓ | Diversity → | R@1 ↑ |" in md
+    assert " ± " in md and "embedded evaluator" in md and result["command"] in md
+    assert (out / "tradeoff.png").stat().st_size > 10_000
+    assert md in stdout
+
+
+def test_benchmark_repeats_are_reproducible(corpus: Path, bundle_folder: Path, evaluator_folder: Path,
+                                            tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        code, _, err = _run(["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder),
+                             "--evaluator-path", str(evaluator_folder), "--backbones", "momask",
+                             "--methods", "original", "--quick", "--judge", "none", "--out", str(tmp_path / name),
+                             "--quiet"])
+        assert code == 0, err
+        runs.append(json.loads((tmp_path / name / "benchmark.json").read_text())["values"])
+    assert runs[0] == runs[1]
+    fid = runs[0]["momask"]["original"]["retain"]["fid"]
+    assert fid[0] != fid[1]                                # replications draw fresh batches and noise
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--repeats", "1"], "at least 2"),
+    (["--methods", "original,nonsense"], "unknown method"),
+    (["--backbones", "momask,gpt"], "unknown backbone"),
+    (["--evaluator-path", "/nonexistent/evaluator"], "no evaluator file"),
+    (["--evaluator", "official"], "--evaluator-path"),
+    (["--batches", "0"], "at least 1"),
+])
+def test_benchmark_bad_input_exits_2(corpus: Path, bundle_folder: Path, evaluator_folder: Path, tmp_path: Path,
+                                     extra: list[str], message: str) -> None:
+    argv = ["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder), "--evaluator-path",
+            str(evaluator_folder), "--backbones", "momask", "--methods", "original", "--quick", "--quiet",
+            "--out", str(tmp_path / "o")]
+    for i in range(0, len(extra), 2):
+        if extra[i] in argv:
+            argv[argv.index(extra[i]) + 1] = extra[i + 1]
+        else:
+            argv += extra[i:i + 2]
+    if extra[0] == "--evaluator":
+        argv.remove("--evaluator-path")
+        argv.remove(str(evaluator_folder))
+    code, _, err = _run(argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_benchmark_too_small_set_exits_2(bundle_folder: Path, evaluator_folder: Path, make_humanml3d,
+                                         tmp_path: Path) -> None:
+    data = make_humanml3d({"000001": ["a person kicks"], "000002": ["a person walks"]})
+    code, _, err = _run(["--data", str(data), "--bundle", str(bundle_folder), "--evaluator-path",
+                         str(evaluator_folder), "--backbones", "momask", "--methods", "original", "--quick",
+                         "--judge", "none", "--quiet", "--out", str(tmp_path / "o")])
+    assert code == 2 and "at least one batch of 32" in err
