@@ -249,3 +249,31 @@ def test_benchmark_too_small_set_exits_2(bundle_folder: Path, evaluator_folder: 
                          str(evaluator_folder), "--backbones", "momask", "--methods", "original", "--quick",
                          "--judge", "none", "--quiet", "--out", str(tmp_path / "o")])
     assert code == 2 and "at least one batch of 32" in err
+
+
+def test_benchmark_official_world(corpus: Path, tmp_path: Path) -> None:
+    """Official MoMask/BAMM checkpoints (CLIP world), the official T2M evaluator files and a
+    HumanML3D-layout folder: the same command, with --official and --evaluator official."""
+    from test_bundle import tiny_clip_bundle, write_official as write_official_models
+    from test_models_text import _save_tokenizer, _text_config, _tiny_tokenizer
+    from test_t2m_official import write_official as write_official_evaluator
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    write_official_models(tmp_path / "checkpoints", tiny_clip_bundle())
+    tokenizer = _tiny_tokenizer()
+    torch.manual_seed(0)
+    clip = CLIPTextModelWithProjection(CLIPTextConfig(projection_dim=512, **_text_config(tokenizer))).eval()
+    clip.save_pretrained(tmp_path / "clip")
+    _save_tokenizer(tokenizer, tmp_path / "clip")
+    evaluator_root = write_official_evaluator(tmp_path / "t2m_eval")
+    out = tmp_path / "bench"
+    code, _, err = _run(["--data", str(corpus), "--split", "train", "--official", str(tmp_path / "checkpoints"),
+                         "--text-weights", str(tmp_path / "clip"), "--evaluator", "official", "--evaluator-path",
+                         str(evaluator_root), "--backbones", "momask,bamm", "--methods", "original,uce", "--quick",
+                         "--judge", "none", "--out", str(out), "--quiet"])
+    assert code == 0, err
+    result = json.loads((out / "benchmark.json").read_text())
+    assert result["evaluator"]["name"] == "t2m-official"
+    assert "Guo" in result["evaluator"]["description"]
+    fid = result["values"]["bamm"]["uce"]["retain"]["fid"]
+    assert len(fid) == 2 and all(math.isfinite(v) for v in fid)
