@@ -266,6 +266,8 @@ def test_benchmark_official_world(corpus: Path, tmp_path: Path) -> None:
     clip.save_pretrained(tmp_path / "clip")
     _save_tokenizer(tokenizer, tmp_path / "clip")
     evaluator_root = write_official_evaluator(tmp_path / "t2m_eval")
+    shipped_cache = Path(__file__).resolve().parents[1] / "checkpoints" / "embedded" / "code_index.text.npz"
+    before = shipped_cache.read_bytes() if shipped_cache.is_file() else None
     out = tmp_path / "bench"
     code, _, err = _run(["--data", str(corpus), "--split", "train", "--official", str(tmp_path / "checkpoints"),
                          "--text-weights", str(tmp_path / "clip"), "--evaluator", "official", "--evaluator-path",
@@ -277,3 +279,7 @@ def test_benchmark_official_world(corpus: Path, tmp_path: Path) -> None:
     assert "Guo" in result["evaluator"]["description"]
     fid = result["values"]["bamm"]["uce"]["retain"]["fid"]
     assert len(fid) == 2 and all(math.isfinite(v) for v in fid)
+    # no code index of these models' data: UCE erases the keywords only, and the shipped SynthMotion
+    # index (and its caption-embedding cache) is neither used nor rewritten
+    assert result["contenders"]["uce"]["hyperparameters"]["erase_motions"] == 0
+    assert (shipped_cache.read_bytes() if shipped_cache.is_file() else None) == before

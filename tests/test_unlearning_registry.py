@@ -315,3 +315,24 @@ def test_quick_evaluation_end_to_end(small_synth_corpus, bundle_folder):
     code, _, err = _run(quick_main, ["--data", str(small_synth_corpus), "--bundle", str(bundle_folder),
                                      "--methods", "original,forget-it-all"])
     assert code == 2 and "unknown method" in err
+
+
+def test_text_cache_of_another_encoder_is_not_replaced(tmp_path: Path) -> None:
+    """A cache written for one text encoder survives an edit made with another (its own file beside it)."""
+    from hmu_demo.unlearning.index_text import motion_text_embeddings
+
+    class Fake:
+        def __init__(self, name: str, dim: int) -> None:
+            self.name, self.dim = name, dim
+
+        def encode(self, texts):
+            return torch.ones(len(texts), self.dim)
+
+    index = _index(16)
+    cache = tmp_path / "code_index.text.npz"
+    motion_text_embeddings(index, Fake("minilm", 4), cache)
+    first = cache.read_bytes()
+    other = motion_text_embeddings(index, Fake("clip", 6), cache)
+    assert other.shape[1] == 6 and cache.read_bytes() == first
+    assert (tmp_path / "code_index.text.clip.npz").is_file()
+    assert motion_text_embeddings(index, Fake("minilm", 4), cache).shape[1] == 4

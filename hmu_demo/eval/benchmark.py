@@ -442,12 +442,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = BenchmarkConfig(data=data, backbones=backbones, methods=methods, repeats=repeats, batches=batches,
                               concept=args.concept, seed=args.seed, split=args.split, mm_texts=args.mm_texts,
                               batch_size=args.batch_size, device=args.device, hyperparameters=hp)
-        index = None
-        if any(m.startswith("lcr") for m in methods):
-            index_path = args.index or Path(source) / "code_index.json.gz"
-            if not Path(index_path).is_file():
+        index_path = args.index or Path(source) / "code_index.json.gz"
+        index = load_index(index_path) if Path(index_path).is_file() else None
+        if index is None:
+            if any(m.startswith("lcr") for m in methods):
                 raise QualityError(f"no code index at {index_path}; LCR methods need one (--index FILE)")
-            index = load_index(index_path)
+            for method in ("uce", "rece"):  # no index of this bundle's data: erase/preserve the keywords only
+                hp.setdefault(method, {}).setdefault("erase_motions", 0)
+                hp[method].setdefault("preserve_motions", 0)
         contenders = prepare_contenders(bundle, cfg, encoder, index, dr_bundle, str(dr_path) if dr_path else None)
         raw = run_benchmark(cfg, contenders, encoder, evaluator, judge, progress=not args.quiet)
         result = {

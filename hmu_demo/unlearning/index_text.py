@@ -62,6 +62,15 @@ def _read_cache(path: Path, index: CodeIndex, encoder_name: str, dim: int) -> Te
     return torch.from_numpy(emb.astype(np.float32))
 
 
+def _cached_encoder(path: Path) -> str | None:
+    """The encoder name a cache file holds, None when there is no readable cache."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["encoder"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def _write_cache(path: Path, index: CodeIndex, encoder_name: str, emb: Tensor) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
     try:
@@ -83,6 +92,8 @@ def motion_text_embeddings(index: CodeIndex, encoder, cache: str | os.PathLike |
     """
     name, dim = str(getattr(encoder, "name", type(encoder).__name__)), int(encoder.dim)
     path = Path(cache) if cache is not None else None
+    if path is not None and _cached_encoder(path) not in (None, name):
+        path = path.with_name(f"{path.name[:-len('.npz')]}.{name}.npz")  # never replace another encoder's cache
     if path is not None and path.is_file():
         cached = _read_cache(path, index, name, dim)
         if cached is not None:
