@@ -52,6 +52,8 @@ def bundle_folder(corpus: Path, tmp_path_factory) -> Path:
     torch.manual_seed(0)
     norm = model_normalizer(corpus)
     bundle = ModelBundle(BundleConfig.preset("tiny"), norm.mean, norm.std)
+    for layer in bundle.vq.quantizer.layers:   # untrained codebooks are zeros: every code would decode alike
+        layer.codebook.normal_()
     folder = tmp_path_factory.mktemp("bench_bundle") / "bundle"
     bundle.save(folder)
     CodeIndex.build(bundle, corpus, split="train").save(folder / "code_index.json.gz")
@@ -283,3 +285,25 @@ def test_benchmark_official_world(corpus: Path, tmp_path: Path) -> None:
     # index (and its caption-embedding cache) is neither used nor rewritten
     assert result["contenders"]["uce"]["hyperparameters"]["erase_motions"] == 0
     assert (shipped_cache.read_bytes() if shipped_cache.is_file() else None) == before
+
+
+def test_benchmark_includes_dr_when_given(corpus: Path, bundle_folder: Path, evaluator_folder: Path,
+                                          tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    code, _, err = _run(["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder),
+                         "--evaluator-path", str(evaluator_folder), "--backbones", "momask", "--methods", "original",
+                         "--dr", str(bundle_folder), "--quick", "--judge", "none", "--mm-texts", "2", "--out", str(out),
+                         "--quiet"])
+    assert code == 0, err
+    result = json.loads((out / "benchmark.json").read_text())
+    mm = result["values"]["momask"]["original"]["retain"]["multimodality"]
+    assert len(mm) == 2 and all(v > 0 for v in mm)           # 30 generations of a text differ
+    assert list(result["values"]["momask"]) == ["original", "D_r"]
+    assert result["contenders"]["D_r"]["bundle"] == str(bundle_folder)
+    # the same weights under both names generate the same motions: identical numbers
+    assert result["values"]["momask"]["D_r"] == result["values"]["momask"]["original"]
+    assert "| D_r |" in (out / "benchmark.md").read_text()
+    code, _, err = _run(["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder),
+                         "--evaluator-path", str(evaluator_folder), "--backbones", "momask", "--methods", "original",
+                         "--dr", str(tmp_path / "missing"), "--quick", "--judge", "none", "--out", str(out), "--quiet"])
+    assert code == 2 and "D_r" in err

@@ -266,8 +266,12 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
     for r in range(cfg.repeats):
         rng = np.random.default_rng([cfg.seed, r])
         contexts = [_set_context(s, s.draw(rng, cfg.batches), evaluator, lexicon) for s in (forget, retain)]
-        for ctx in contexts:
-            for k, v in _real_rows(ctx, rng, database).items():
+        def pair_rng(set_index: int) -> np.random.Generator:
+            """Diversity's random pairs: the same for every model of a replication (a paired comparison)."""
+            return np.random.default_rng([cfg.seed, r, 1 + set_index])
+
+        for i, ctx in enumerate(contexts):
+            for k, v in _real_rows(ctx, pair_rng(i), database).items():
                 real_values[ctx.eval_set.name].setdefault(k, []).append(float(v))
         keys = list(dict.fromkeys(k for ctx in contexts for k in ctx.keys))
         seed = cfg.seed * 1000 + r
@@ -277,10 +281,10 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
                 t = time.perf_counter()
                 motions = generate_motions(generators[c.name], keys, backbone, seed, cfg.batch_size)
                 gen_seconds += time.perf_counter() - t
-                for ctx in contexts:
+                for i, ctx in enumerate(contexts):
                     feats = [motions[k].features for k in ctx.keys]
                     gen = evaluator.embed_motions(feats)
-                    m = _set_metrics(ctx.real, gen, ctx.text, rng)
+                    m = _set_metrics(ctx.real, gen, ctx.text, pair_rng(i))
                     if ctx.masked is not None:
                         m.update(_forget_metrics(ctx.text, ctx.clean, ctx.masked, gen))
                         m.update(_ncs(gen, database))
@@ -289,7 +293,7 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
                                                 cfg.batch_size))
                     if cfg.mm_texts > 0:
                         m["multimodality"] = _multimodality(generators[c.name], ctx, evaluator, backbone, seed,
-                                                            cfg.mm_texts, cfg.batch_size, rng)
+                                                            cfg.mm_texts, cfg.batch_size, pair_rng(i))
                     store = values[backbone][c.name][ctx.eval_set.name]
                     for k, v in m.items():
                         store.setdefault(k, []).append(float(v))

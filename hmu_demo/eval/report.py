@@ -72,6 +72,10 @@ def markdown_tables(result: dict) -> str:
         "Arrows: ↓ lower is better, ↑ higher is better, → closer to the reference (D_r on the forget set, real "
         "data on the retain set) is better.",
     ]
+    if "D_r" not in result.get("contenders", {}):
+        lines += ["", "D_r, the forget set's reference (the models retrained without the concept), is not in this run: "
+                      "its checkpoints were not found (train them with `python -m hmu_demo.train.embedded "
+                      f"--retain-only {cfg['concept']}`, then pass `--dr checkpoints/embedded_dr`)."]
     real = result.get("real", {})
     for backbone, per_method in result["summary"].items():
         for eval_set in ("forget", "retain"):

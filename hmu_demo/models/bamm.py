@@ -9,6 +9,8 @@ T = ``max_motion_tokens`` (49) motion slots plus one slot for END; output k pred
 Determinism of :meth:`BAMMTransformer.generate`: the same seed, weights and batch give the same output.
 The horizon is fixed (T slots whatever the lengths), so with one generator per sample each sample's
 result does not depend on the rest of the batch, up to floating-point rounding of the batched network.
+Each pass is decoded incrementally with a key/value cache (one new position per step; ``cache=False`` runs
+the reference that feeds the whole sequence at every step): the same ids, up to rare float-rounding flips.
 """
 
 from __future__ import annotations
@@ -144,9 +146,22 @@ class BAMMTransformer(nn.Module):
     # ---------------------------------------------------------------- generation
     def _sample_pass(self, ids: Tensor, cond: Tensor, given: Tensor | None, cond_scale: float,
                      allow_end: bool, generator: GeneratorLike, lens: Tensor | None = None,
-                     forbidden: Tensor | None = None) -> Tensor:
+                     forbidden: Tensor | None = None, cache: bool = True) -> Tensor:
+        """One cascaded pass: :meth:`_sample_pass_cached` (key/value cache) or, with ``cache=False``, the
+        reference :meth:`_sample_pass_uncached` (the whole sequence through the network at every step)."""
+        if cache:
+            return self._sample_pass_cached(ids, cond, given, cond_scale, allow_end, generator, lens, forbidden)
+        return self._sample_pass_uncached(ids, cond, given, cond_scale, allow_end, generator, lens, forbidden)
+
+    def _sample_pass_uncached(self, ids: Tensor, cond: Tensor, given: Tensor | None, cond_scale: float,
+                              allow_end: bool, generator: GeneratorLike, lens: Tensor | None = None,
+                              forbidden: Tensor | None = None) -> Tensor:
         """One cascaded pass: autoregressive steps, each one batched CFG forward, softmax sampling
         without top-k or temperature; the END logit is dropped unless ``allow_end``.
+
+        Step k samples slot k from output k and writes it into ``ids`` whether the slot is given or not
+        (as the official ``gen_one``): in pass 2 a given slot's token is replaced by its sample for the
+        later steps (``generate`` restores the given tokens afterwards).
 
         With known lengths ``lens`` the pass stops after the longest one, and a sample draws noise
         only for its own slots: what lies past a sample's length is discarded, and slot k's output
@@ -167,10 +182,139 @@ class BAMMTransformer(nn.Module):
             ids[:, k] = gumbel_sample(logits, noise)
         return ids
 
+    def _encode_cached(self, x: Tensor, kv: list[tuple[Tensor, Tensor]], start: int, keys: int,
+                       allowed: Tensor | None) -> Tensor:
+        """Run positions ``start .. start + W - 1`` through the encoder layers with a key/value cache.
+
+        ``x`` (N, W, D) batch-first layer-0 inputs (embedding + PE) of those positions; ``kv`` holds one
+        (K, V) pair (N, heads, P, head_dim) per layer: the new positions' keys/values are written into it,
+        then each new query attends to cached positions ``0 .. keys - 1`` where ``allowed`` (N, 1, W, keys)
+        bool is True (all of them when None). Same weights and arithmetic as ``seqTransEncoder`` in eval
+        mode (``nn.TransformerEncoderLayer``: fused ``in_proj``, ``out_proj``, ``linear1/2``, ``norm1/2``,
+        its activation; dropout off). Returns the last layer's output (N, W, D).
+        """
+        n, w, d = x.shape
+        heads = self.num_heads
+        stop = start + w
+        for layer, (kc, vc) in zip(self.seqTransEncoder.layers, kv):
+            attn = layer.self_attn
+            y = layer.norm1(x) if layer.norm_first else x
+            q, k, v = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).view(n, w, 3, heads, d // heads) \
+                .permute(2, 0, 3, 1, 4)
+            kc[:, :, start:stop] = k
+            vc[:, :, start:stop] = v
+            a = F.scaled_dot_product_attention(q, kc[:, :, :keys], vc[:, :, :keys], attn_mask=allowed)
+            a = attn.out_proj(a.transpose(1, 2).reshape(n, w, d))
+            if layer.norm_first:
+                x = x + a
+                x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+            else:
+                x = layer.norm1(x + a)
+                x = layer.norm2(x + layer.linear2(layer.activation(layer.linear1(x))))
+        if self.seqTransEncoder.norm is not None:
+            x = self.seqTransEncoder.norm(x)
+        return x
+
+    def _sample_pass_cached(self, ids: Tensor, cond: Tensor, given: Tensor | None, cond_scale: float,
+                            allow_end: bool, generator: GeneratorLike, lens: Tensor | None = None,
+                            forbidden: Tensor | None = None, prune: bool = True) -> Tensor:
+        """:meth:`_sample_pass_uncached` with incremental decoding: same sampling, noise and ids.
+
+        Step k needs output k only. Pass 1 (``given=None``, causal): output k sees positions 0..k, all
+        final, so each step runs the one new position k (text token at step 0, else the token sampled
+        at step k - 1) through the layers against cached keys/values. Pass 2 (hybrid mask): a non-given
+        query sees its causal past plus the given set G, a given query sees G only, so the same holds
+        as long as the tokens at G do not change; but step k - 1 overwrites slot k - 1 (position k) also
+        when it is given (see :meth:`_sample_pass_uncached`), which changes every position's state (all
+        see G). Such a step recomputes every position (positions 0 .. P - 1, P past the last given one
+        and the last query), refilling the cache; other steps are incremental. Step 0 of pass 2 is such
+        a full step.
+
+        ``prune`` (default): outputs that ``generate`` discards are not made exact. Step k matters to
+        sample b only while a slot j >= k that is neither given nor past b's length is still to come
+        (its output sees every earlier step's token). A change of G at a step that matters to no sample
+        needs no recomputation, and once no sample needs a step the network is skipped (noise is still
+        drawn exactly as before, so the random streams are unchanged; the slot keeps its input token).
+        With remask "first" every given slot comes after the re-masked ones, so pass 2 is one full step
+        then incremental steps up to the last re-masked slot. ``prune=False`` makes every output exact
+        (a full step whenever some sample's G changed), for tests.
+        """
+        ids = ids.clone()
+        bs, width = ids.shape
+        device = ids.device
+        steps = self.max_motion_tokens if lens is None else int(lens.max())
+        steps = min(steps, width)
+        n = 2 * bs
+        d = self.cfg.latent_dim
+        heads = self.num_heads
+        pe = self.position_enc.pe[:, 0]
+        c2 = self.cond_emb(torch.cat([cond, torch.zeros_like(cond)]))  # (N, D): cond then null text
+
+        if given is None:
+            size = steps  # queries 0 .. steps - 1, causal
+            allowed2 = None
+        else:
+            g = torch.zeros(bs, width + 1, dtype=torch.bool, device=device)
+            g[:, 1:] = given
+            last_given = int(g.any(dim=0).nonzero().max())
+            size = max(steps, last_given + 1)
+            allowed = hybrid_attention_mask(g[:, :size])
+            allowed2 = torch.cat([allowed, allowed]).unsqueeze(1)  # (N, 1, P, P)
+            # full[k]: step k must recompute every position (G changed at step k - 1, or step 0)
+            changed = g[:, :steps].clone()
+            changed[:, 0] = False
+            if prune:
+                keep = torch.ones_like(given) if lens is None else lengths_to_mask(lens, width)
+                wanted = keep & ~given  # slots whose sample generate keeps
+                needed = wanted.flip(1).cummax(dim=1).values.flip(1)[:, :steps]  # some wanted slot j >= k
+                changed &= needed
+                last_needed = int(needed.any(dim=0).nonzero().max()) if bool(needed.any()) else -1
+            else:
+                last_needed = steps - 1
+            full = changed.any(dim=0).tolist()
+            full[0] = True
+        if width + 1 > pe.shape[0]:  # as trans_forward, which always builds all width + 1 positions
+            raise ValueError(f"sequence of {width + 1} positions exceeds the PE table ({pe.shape[0]})")
+        kv = [(torch.zeros(n, heads, size, d // heads, dtype=c2.dtype, device=device),
+               torch.zeros(n, heads, size, d // heads, dtype=c2.dtype, device=device))
+              for _ in self.seqTransEncoder.layers]
+
+        def inputs(start: int, stop: int) -> Tensor:
+            """Layer-0 inputs (N, stop - start, D) of positions start .. stop - 1 from the current ids."""
+            parts = [c2.unsqueeze(1)] if start == 0 else []
+            lo = max(start, 1)
+            if stop > lo:
+                x = self.input_process.poseEmbedding(self.token_emb(ids[:, lo - 1: stop - 1]))
+                parts.append(torch.cat([x, x]))
+            return torch.cat(parts, dim=1) + pe[start:stop]
+
+        vocab = self.num_tokens + 1 if allow_end else self.num_tokens
+        for k in range(steps):
+            active = [1] * bs if lens is None else (lens > k).long().tolist()
+            if given is not None and k > last_needed:  # nothing left that generate keeps
+                uniform_noise(bs, active, 1, vocab, generator, device)
+                continue
+            if given is None:
+                h = self._encode_cached(inputs(k, k + 1), kv, k, k + 1, None)
+            elif full[k]:
+                h = self._encode_cached(inputs(0, size), kv, 0, size, allowed2)[:, k: k + 1]
+            else:
+                h = self._encode_cached(inputs(k, k + 1), kv, k, size, allowed2[:, :, k: k + 1])
+            both = self.output_process(h.transpose(0, 1))[..., 0]  # (N, num_tokens + 1)
+            logits, aux = both[:bs], both[bs:]
+            logits = aux + (logits - aux) * cond_scale
+            if not allow_end:
+                logits = logits[:, : self.num_tokens]
+            logits = forbid_codes(logits, forbidden)
+            noise = uniform_noise(bs, active, 1, logits.shape[-1], generator, device)[:, 0]
+            ids[:, k] = gumbel_sample(logits, noise)
+        return ids
+
     @torch.no_grad()
     def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int] | None = None,
                  cond_scale: float = 4.0, refine_cond_scale: float = 3.0, remask: str = "first",
-                 generator: GeneratorLike = None, forbidden: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                 generator: GeneratorLike = None, forbidden: Tensor | None = None,
+                 cache: bool = True) -> tuple[Tensor, Tensor]:
         """Cascaded decoding -> (ids (B, max length) with -1 after each length, lengths (B,)).
 
         ``forbidden`` (B, n) bool: code ids a sample may never take in either pass (LCR-gated).
@@ -182,6 +326,10 @@ class BAMMTransformer(nn.Module):
         ``remask="first"`` re-masks round(0.5 len) tokens chosen by a stable argsort over equal scores,
         i.e. the first ones (reference §7); ``remask="even"`` re-masks the even slots 0, 2, 4, ... and
         keeps the odd ones (the variant in exitudio/BAMM commit afa608b).
+        ``cache`` (default True): decode each pass incrementally with a key/value cache
+        (:meth:`_sample_pass_cached`); False runs the whole sequence through the network at every step
+        (:meth:`_sample_pass_uncached`, the reference). Same ids for a seed, up to rare flips of a sample
+        where two candidates' scores differ by float rounding only.
         """
         if remask not in ("first", "even"):
             raise ValueError(f"remask must be 'first' or 'even', got {remask!r}")
@@ -189,7 +337,7 @@ class BAMMTransformer(nn.Module):
         self.eval()
         try:
             device = self.token_emb.weight.device
-            cond = check_cond(cond, self.cfg.clip_dim).to(device)
+            cond = check_cond(cond, self.cfg.clip_dim).to(device=device, dtype=self.cond_emb.weight.dtype)
             bs = cond.shape[0]
             check_generator(generator, bs)
             t = self.max_motion_tokens
@@ -201,7 +349,7 @@ class BAMMTransformer(nn.Module):
 
             ids = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=device)
             ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator,
-                                    None if predict_length else lens, forbidden)
+                                    None if predict_length else lens, forbidden, cache)
             if predict_length:
                 end_first = ids[:, 0] >= self.end_id
                 ids[end_first, 0] = 0
@@ -221,7 +369,8 @@ class BAMMTransformer(nn.Module):
                 is_mask = torch.ones_like(keep)
                 is_mask[:, 1::2] = False
             given = (~is_mask & keep) | (ids == self.end_id)
-            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens, forbidden)
+            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens, forbidden,
+                                        cache)
             refined = torch.where(given, ids, refined)
             out = torch.where(keep, refined, -1)[:, :t]
             return out[:, : int(lens.max())], lens
