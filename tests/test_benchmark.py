@@ -170,7 +170,7 @@ def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator
     out = tmp_path / "bench"
     code, stdout, err = _run(["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder),
                               "--evaluator-path", str(evaluator_folder), "--backbones", "momask,bamm",
-                              "--methods", "original,uce,lcr", "--quick", "--out", str(out), "--quiet"])
+                              "--methods", "original,uce,lcr,lcr-gated", "--quick", "--out", str(out), "--quiet"])
     assert code == 0, err
     result = json.loads((out / "benchmark.json").read_text())
     assert result["config"]["repeats"] == 2 and result["samples_per_repeat"] == {"forget": 32, "retain": 32}

@@ -14,12 +14,13 @@ the same noise for the same caption), and the evaluator embeds captions, real wi
 Per set and replication: FID (generations against the real windows of the same draw), R-precision
 top-1/2/3 and MM-Dist (batches of 32), Diversity (300 pairs; 100, or N when fewer, for small draws),
 and on the forget set MM-Safe, toxic distance and notox accuracy (captions with the concept's words
-masked, :func:`hmu_demo.eval.protocol.mask_caption`), NCS@k (retrieval over every motion of the data
-set with the evaluator's motion embedding standing in for TMR), the judge's violent share; on both
+masked, :func:`hmu_demo.eval.protocol.mask_caption`), NCS@k (retrieval over the evaluated split's motions,
+flagged when a caption names the concept, with the evaluator's motion embedding standing in for TMR;
+a real motion's own entry is left out of its list), the judge's violent share; on both
 sets the jerk at transitions of composed captions (:mod:`hmu_demo.eval.smoothness`, boundaries from
 the judge). MultiModality (``--mm-texts K``: K captions × 30 generations, 10 pairs) is off by default:
 the official protocol uses 96 texts. Reported: mean ± 1.96·std/√R over the R replications, with
-``real`` rows (the real windows in place of generations) as the data's own reference.
+``real`` rows (the real windows in place of generations; no FID) as the data's own reference.
 
 ``--batches N`` keeps N batches of 32 per set and replication (fresh ones each time) instead of the
 whole set: the protocol's full sets are thousands of captions, which a CPU cannot generate 20 times
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from hmu_demo.eval.protocol import Draw, EvalSet
     from hmu_demo.models.bundle import ModelBundle
 
-__all__ = ["BenchmarkConfig", "Contender", "run_benchmark", "summarise", "main", "DEFAULT_METHODS", "DR_NAME"]
+__all__ = ["BenchmarkConfig", "Contender", "MotionDatabase", "motion_database", "run_benchmark", "summarise", "main", "DEFAULT_METHODS", "DR_NAME"]
 
 DEFAULT_METHODS = ("original", "uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated")
 DR_NAME = "D_r"
@@ -76,7 +77,7 @@ class BenchmarkConfig:
     seed: int = 0
     split: str = "test"
     mm_texts: int = 0
-    batch_size: int = 64
+    batch_size: int = 16                # generation batch: small, length-sorted batches pad little
     device: str = "cpu"
     hyperparameters: dict[str, dict] = field(default_factory=dict)
 
@@ -190,20 +191,22 @@ def _set_context(eval_set: "EvalSet", draw: "Draw", evaluator: "TextMotionEvalua
     return _SetContext(eval_set, draw, keys, real, text, clean, masked, composed)
 
 
-def _ncs(gen: np.ndarray, database: tuple[np.ndarray, np.ndarray] | None) -> dict:
+def _ncs(gen: np.ndarray, database: "MotionDatabase | None", exclude: np.ndarray | None = None) -> dict:
     from hmu_demo.eval.metrics import first_concept_rank, ncs_at_k
 
     if database is None:
         return {}
-    return ncs_at_k(first_concept_rank(gen, database[0], database[1]))
+    return ncs_at_k(first_concept_rank(gen, database.embeddings, database.is_concept, exclude=exclude))
 
 
-def _real_rows(ctx: _SetContext, rng: np.random.Generator, database) -> dict:
-    """The real windows scored like generations: the data's own reference values."""
+def _real_rows(ctx: _SetContext, rng: np.random.Generator, database: "MotionDatabase") -> dict:
+    """The real windows scored like generations: the data's own reference values (no FID: it compares
+    generations with exactly these windows)."""
     out = _set_metrics(None, ctx.real, ctx.text, rng)
     if ctx.masked is not None:
         out.update(_forget_metrics(ctx.text, ctx.clean, ctx.masked, ctx.real))
-        out.update(_ncs(ctx.real, database))
+        # a real motion would find itself first: it is left out of its own list
+        out.update(_ncs(ctx.real, database, database.rows([s.motion_id for s in ctx.draw.samples])))
     return out
 
 
@@ -222,19 +225,47 @@ def _multimodality(gen, ctx: _SetContext, evaluator, backbone: str, seed: int, n
 
 # -- the run ---------------------------------------------------------------------------------------
 
-def motion_database(data: Path, evaluator: "TextMotionEvaluator", forget_ids: set[str]) -> tuple[np.ndarray, np.ndarray]:
-    """NCS retrieval database: every motion of the data set (first 196 frames), flagged when it is a forget motion."""
+@dataclass
+class MotionDatabase:
+    """NCS retrieval database: the evaluated split's motions (first MAX_FRAMES frames), each flagged
+    when one of its captions names the concept (reference/evaluation.md §4: "whose description
+    contains a forget keyword")."""
+
+    ids: list[str]
+    embeddings: np.ndarray
+    is_concept: np.ndarray
+
+    def rows(self, motion_ids: list[str]) -> np.ndarray:
+        where = {m: i for i, m in enumerate(self.ids)}
+        return np.array([where.get(m, -1) for m in motion_ids], dtype=np.int64)
+
+
+def motion_database(data: Path, split: str, evaluator: "TextMotionEvaluator", lexicon, concept: str) -> MotionDatabase:
     from hmu_demo.data.humanml3d import MotionDataset
+    from hmu_demo.data.splits import build_splits
     from hmu_demo.eval.protocol import MAX_FRAMES, UNIT
 
     ds = MotionDataset(data)
-    ids = ds.split_ids("all") if ds.has_split("all") else sorted(
-        set(ds.split_ids("train")) | set(ds.split_ids("val")) | set(ds.split_ids("test")))
+    rule = build_splits(ds, concept, lexicon, splits=(split,))
+    ids = rule.forget[split] + rule.retain[split]
     feats = []
     for i in ids:
         f = ds.features(i)[:MAX_FRAMES]
         feats.append(f[: f.shape[0] // UNIT * UNIT] if f.shape[0] >= UNIT else np.repeat(f[:1], UNIT, axis=0))
-    return evaluator.embed_motions(feats), np.array([i in forget_ids for i in ids], dtype=bool)
+    concept_ids = set(rule.forget[split])
+    return MotionDatabase(ids, evaluator.embed_motions(feats), np.array([i in concept_ids for i in ids], dtype=bool))
+
+
+def _gated_split(contender: Contender, keys: list[tuple[str, int]], encoder, original: dict | None
+                 ) -> tuple[list[tuple[str, int]], dict]:
+    """(keys to generate, motions reused from the original model): an LCR-gated model generates exactly
+    what the original generates for every prompt its gate lets through, so those are not generated twice."""
+    gate = getattr(contender.bundle, "gate", None)
+    if gate is None or original is None:
+        return keys, {}
+    texts = list(dict.fromkeys(t for t, _ in keys))
+    about = {t: d.about for t, d in zip(texts, gate.decide(texts, encoder.encode(texts)))}
+    return [k for k in keys if about[k[0]]], {k: original[k] for k in keys if not about[k[0]]}
 
 
 def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, evaluator: "TextMotionEvaluator",
@@ -243,8 +274,6 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
     from tqdm import tqdm
 
     from hmu_demo.data.lexicon import load_lexicon
-    from hmu_demo.data.splits import build_splits
-    from hmu_demo.data.humanml3d import MotionDataset
     from hmu_demo.eval.protocol import load_eval_sets
     from hmu_demo.eval.quality import generate_motions
     from hmu_demo.generate import Generator
@@ -252,11 +281,7 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
     t0 = time.perf_counter()
     lexicon = load_lexicon(cfg.concept)
     forget, retain, set_info = load_eval_sets(cfg.data, cfg.concept, lexicon, cfg.split)
-    ds = MotionDataset(cfg.data)
-    every = build_splits(ds, cfg.concept, lexicon, splits=tuple(
-        s for s in ("train", "val", "test") if ds.has_split(s)))
-    forget_ids = {i for ids in every.forget.values() for i in ids}
-    database = motion_database(cfg.data, evaluator, forget_ids)
+    database = motion_database(cfg.data, cfg.split, evaluator, lexicon, cfg.concept)
     generators = {c.name: Generator(c.bundle, encoder, device=cfg.device) for c in contenders}
     values: dict = {b: {c.name: {"forget": {}, "retain": {}} for c in contenders} for b in cfg.backbones}
     real_values: dict = {"forget": {}, "retain": {}}
@@ -276,10 +301,14 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
         keys = list(dict.fromkeys(k for ctx in contexts for k in ctx.keys))
         seed = cfg.seed * 1000 + r
         for backbone in cfg.backbones:
+            made: dict[str, dict] = {}
             for c in contenders:
                 bar.set_postfix_str(f"repeat {r + 1} {backbone} {c.name}")
                 t = time.perf_counter()
-                motions = generate_motions(generators[c.name], keys, backbone, seed, cfg.batch_size)
+                todo, reused = _gated_split(c, keys, encoder, made.get("original"))
+                motions = generate_motions(generators[c.name], todo, backbone, seed, cfg.batch_size)
+                motions.update(reused)
+                made[c.name] = motions
                 gen_seconds += time.perf_counter() - t
                 for i, ctx in enumerate(contexts):
                     feats = [motions[k].features for k in ctx.keys]
@@ -302,7 +331,8 @@ def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], encoder, ev
     return {"values": values, "real": real_values, "sets": set_info,
             "samples_per_repeat": {s.name: len(s) if cfg.batches is None else min(len(s), cfg.batches * 32)
                                    for s in (forget, retain)},
-            "ncs_database": {"motions": int(database[0].shape[0]), "concept_motions": int(database[1].sum())},
+            "ncs_database": {"split": cfg.split, "motions": len(database.ids),
+                             "concept_motions": int(database.is_concept.sum())},
             "seconds": round(time.perf_counter() - t0, 1), "generation_seconds": round(gen_seconds, 1)}
 
 
@@ -365,7 +395,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concept", default="violence")
     p.add_argument("--split", default="test")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="generation batch (captions sorted by length first: small batches pad little)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

@@ -199,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluator = EmbeddedEvaluator.load(args.out, device=device, text_encoder=encoder)
     test = load_pairs(data, "test", mean, std, encoder, cache)
     test_metrics = r_precision_eval(evaluator.net, test, device=device)
-    info = {"val": evaluator.info.get("val"), "test": test_metrics, "data": str(data),
+    import sys
+
+    info = {"command": "python -m hmu_demo.train.evaluator " + " ".join(sys.argv[1:] if argv is None else argv),
+            "val": evaluator.info.get("val"), "test": test_metrics, "data": str(data),
             "corpus": json.loads((Path(data) / "corpus.json").read_text()) if (Path(data) / "corpus.json").is_file()
             else None, "training": {**{k: v for k, v in summary.items() if k != "main"},
                                     "config": asdict(cfg), "loss": f"Hadsell, margin {MARGIN}, all in-batch negatives",
