@@ -29,8 +29,13 @@ def main() -> int:
     print("    python -m hmu_demo.unlearn --method lcr-gated --concept violence --out edits/gated")
     print('    python -m hmu_demo.generate "a man punches and then kicks" --edit edits/gated --out out/')
     print("    python -m hmu_demo.eval.quick --backbones momask,bamm --json")
+    print("  forget/retain benchmark (HMU protocol, 95 % CIs; results in docs/results/benchmark_embedded):")
+    print("    python -m hmu_demo.eval.benchmark --quick --out outputs/bench_quick")
+    print("    python -m hmu_demo.eval.benchmark --repeats 20 --batches 1 --out outputs/bench")
     print("  training (every model, resumable; GPU when available):")
     print("    python -m hmu_demo.train.embedded --vq-minutes 4 --minutes 7 --parallel")
+    print("    python -m hmu_demo.train.embedded --retain-only violence   # D_r, the benchmark's reference")
+    print("    python -m hmu_demo.train.evaluator --minutes 30            # the embedded text-motion evaluator")
     return 0
 
 
