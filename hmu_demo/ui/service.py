@@ -1,0 +1,556 @@
+"""The app's service layer, independent of Gradio: prompt -> original and unlearned motion, judged, rendered.
+
+:class:`StudioService` loads the model bundle, its text encoder, the judge and the code index once
+(lazily, under a lock, so concurrent app requests share one copy) and caches unlearning edits in a
+small LRU keyed by (method, normalised concept, sorted hyperparameters): an edit is a cheap copy of
+the bundle sharing every tensor it did not change, so a handful stay in memory at little cost.
+
+``compare`` generates the original and the unlearned motion with the same seed and length (so the
+difference on screen is the edit and nothing else), judges both, renders one synchronised
+side-by-side MP4 plus each motion alone on the default body, and writes the downloads (joints .npy,
+.bvh, and the edit folder: edit.safetensors + edit.json) into a new folder per call under
+``out_dir`` (default: a temporary folder of the service). ``generate`` does the same for one motion.
+
+Safe mode (deployment switch): ``HMU_SAFE_MODE=1`` in the environment when the service is built, or
+``StudioService(safe_mode=True)`` (the argument wins over the environment). Under it no call returns
+an original-model motion: ``compare`` generates, judges, renders and writes only the unlearned side
+(every ``original*`` field is None and no original video or file exists), and ``generate`` refuses
+``method=None`` / ``"original"``. Use it for a public deployment that must never show the concept.
+
+Input rules (bad input raises :class:`StudioError` with a one-line message; a failed call removes
+only its own new folder and never touches earlier results or the edit cache):
+
+* prompt: a string; control characters (newlines, tabs, zero-width and other Unicode "C*"
+  characters) are replaced by spaces and whitespace is collapsed; empty after that, or longer than
+  ``max_prompt_chars`` (300) characters, is refused (never silently truncated);
+* seconds: None (the length estimator picks) or a finite number in (0, 9.8];
+* backbone: "momask" or "bamm" (when the bundle has BAMM); method: a registry name;
+* concept: a lexicon name ("violence"), comma-separated keywords ("jump, hop, leap") or a Concept;
+* hyperparameters: a mapping of the method's hyperparameter names (the registry's ValueError is
+  passed on as a StudioError).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import shutil
+import tempfile
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from hmu_demo.cli import one_line
+from hmu_demo.generate import BACKBONES, EMBEDDED_DIR, Generator, Motion
+from hmu_demo.motion.skeleton import FPS, MAX_FRAMES
+from hmu_demo.render.config import RenderConfig
+from hmu_demo.unlearning.concept import Concept
+from hmu_demo.unlearning.report import EditReport
+
+__all__ = ["CompareResult", "GenerateResult", "ServiceConfig", "StudioError", "StudioService", "Timings",
+           "SAFE_MODE_ENV", "clean_prompt", "safe_mode_from_env"]
+
+SAFE_MODE_ENV = "HMU_SAFE_MODE"
+ORIGINAL = "original"
+LABELS = ("original", "unlearned")
+MAX_PROMPT_CHARS = 300
+MAX_SECONDS = MAX_FRAMES / FPS  # 9.8 s
+
+T = TypeVar("T")
+
+
+class StudioError(ValueError):
+    """Input the user can fix, or a missing resource; the message is one line and says what to do."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Where the models live and how results are made (one place for every knob the app exposes)."""
+
+    bundle_dir: Path = EMBEDDED_DIR
+    judge_dir: Path | None = None          # None: the judge's default checkpoint folder
+    index: Path | None = None              # None: the code index shipped with the embedded bundle
+    device: str | None = None              # None: CUDA when available, else CPU
+    render: RenderConfig = field(default_factory=RenderConfig)
+    single_videos: bool = True             # compare also renders each motion alone (about 2/3 of its render time)
+    cache_size: int = 8                    # edits kept in the LRU
+    steps: int = 10                        # MoMask masked-decoding iterations
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    max_seconds: float = MAX_SECONDS
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage of one call (edit is ~0 on a cache hit)."""
+
+    edit: float = 0.0
+    generation: float = 0.0
+    judging: float = 0.0
+    rendering: float = 0.0
+    export: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.edit + self.generation + self.judging + self.rendering + self.export
+
+
+@dataclass
+class CompareResult:
+    """One original-vs-unlearned comparison. Under safe mode every ``original*`` field is None."""
+
+    prompt: str
+    backbone: str
+    method: str
+    concept: str
+    seed: int
+    hyperparameters: dict
+    original: Motion | None
+    unlearned: Motion
+    original_judge: Any | None             # hmu_demo.eval.judge.JudgeResult
+    unlearned_judge: Any
+    report: EditReport
+    edit_cached: bool
+    safe_mode: bool
+    timings: Timings
+    folder: Path | None = None
+    side_by_side_video: Path | None = None
+    original_video: Path | None = None
+    unlearned_video: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)  # original_npy/bvh, unlearned_npy/bvh, edit_dir
+
+    @property
+    def changed(self) -> bool:
+        """Whether the edit changed this motion (None-safe: False without an original)."""
+        return self.original is not None and not np.array_equal(self.original.joints, self.unlearned.joints)
+
+
+@dataclass
+class GenerateResult:
+    """One motion from the original (method None) or an unlearned model."""
+
+    prompt: str
+    backbone: str
+    method: str
+    concept: str | None
+    seed: int
+    motion: Motion
+    judge: Any
+    report: EditReport | None
+    edit_cached: bool
+    timings: Timings
+    folder: Path | None = None
+    video: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)   # npy, bvh (+ edit_dir)
+
+
+# ----------------------------------------------------------------------------------------- validation
+
+def safe_mode_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """True when HMU_SAFE_MODE is 1/true/yes/on (case-insensitive)."""
+    value = (os.environ if environ is None else environ).get(SAFE_MODE_ENV, "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def clean_prompt(prompt: object, max_chars: int = MAX_PROMPT_CHARS) -> str:
+    """The prompt with control characters turned into spaces and whitespace collapsed; refuses bad ones."""
+    if not isinstance(prompt, str):
+        raise StudioError(f"the prompt must be text, got {type(prompt).__name__}")
+    spaced = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in prompt)
+    text = " ".join(spaced.split())
+    if not text:
+        raise StudioError("the prompt is empty; describe a motion, e.g. 'a person walks forward'")
+    if len(text) > max_chars:
+        raise StudioError(f"the prompt is {len(text)} characters long; at most {max_chars} are allowed")
+    return text
+
+
+def _check_seconds(seconds: object, max_seconds: float) -> float | None:
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise StudioError(f"seconds must be a number or empty, got {seconds!r}")
+    value = float(seconds)
+    if not math.isfinite(value) or value <= 0 or value > max_seconds:
+        raise StudioError(f"seconds must be more than 0 and at most {max_seconds:g}, got {seconds!r}")
+    return value
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 63:
+        raise StudioError(f"seed must be a whole number from 0 to 2^63-1, got {seed!r}")
+    return int(seed)
+
+
+def _check_hyperparameters(hp: object) -> dict:
+    if hp is None:
+        return {}
+    if not isinstance(hp, Mapping) or not all(isinstance(k, str) for k in hp):
+        raise StudioError(f"hyperparameters must map names to values, got {type(hp).__name__}")
+    return dict(hp)
+
+
+def concept_key(concept: object) -> str:
+    """The cache/report form of a concept: lower case, keywords comma-separated, spaces collapsed."""
+    if isinstance(concept, Concept):
+        return json.dumps(concept.to_dict(), sort_keys=True)
+    if not isinstance(concept, str):
+        raise StudioError(f"the concept must be text (a name or comma-separated keywords), got {type(concept).__name__}")
+    parts = [" ".join(p.split()) for p in concept.lower().split(",")]
+    parts = list(dict.fromkeys(p for p in parts if p))
+    if not parts:
+        raise StudioError("the concept is empty; give a name such as 'violence' or keywords such as 'jump, hop, leap'")
+    return ", ".join(parts)
+
+
+def make_concept(concept: Concept | str) -> Concept:
+    """A lexicon concept for a known name, else a concept of the typed keywords."""
+    if isinstance(concept, Concept):
+        return concept
+    from hmu_demo.data.lexicon import resolve_concept
+
+    key = concept_key(concept)
+    try:
+        if "," not in key and resolve_concept(key) is not None:
+            return Concept.from_lexicon(key)
+        return Concept.from_text(key, key)
+    except ValueError as err:
+        raise StudioError(f"unusable concept {key!r}: {one_line(err)}") from err
+
+
+def _hp_key(hp: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in hp.items()))
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+@contextmanager
+def _timed(timings: Timings, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        setattr(timings, stage, getattr(timings, stage) + time.perf_counter() - start)
+
+
+def _wrap(action: Callable[[], T], what: str) -> T:
+    """Run ``action``; a ValueError/TypeError becomes a StudioError prefixed with ``what``."""
+    try:
+        return action()
+    except StudioError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise StudioError(f"{what}: {one_line(err)}") from err
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _write_motion(motion: Motion, folder: Path, stem: str) -> dict[str, Path]:
+    from hmu_demo.motion.bvh import write_bvh
+
+    npy, bvh = folder / f"{stem}_joints.npy", folder / f"{stem}.bvh"
+    np.save(npy, motion.joints)
+    write_bvh(motion.joints, bvh)
+    return {f"{stem}_npy": npy, f"{stem}_bvh": bvh}
+
+
+@dataclass
+class _Edit:
+    bundle: Any
+    report: EditReport
+    saved: Path | None = None  # an edit folder already written for this edit (linked, not rewritten)
+
+
+# ------------------------------------------------------------------------------------------- service
+
+class StudioService:
+    """Shared models + an LRU of edits; ``compare`` / ``generate`` make everything the app shows."""
+
+    def __init__(self, config: ServiceConfig | None = None, *, safe_mode: bool | None = None) -> None:
+        self.config = config or ServiceConfig()
+        if not isinstance(self.config.cache_size, int) or self.config.cache_size < 1:
+            raise StudioError(f"cache_size must be an integer >= 1, got {self.config.cache_size!r}")
+        self.safe_mode = safe_mode_from_env() if safe_mode is None else bool(safe_mode)
+        self._load_lock = threading.RLock()
+        self._edit_lock = threading.RLock()
+        self._edits: OrderedDict[tuple, _Edit] = OrderedDict()
+        self._bundle = self._encoder = self._judge = self._index = None
+        self._device = None
+        self._tmp: Path | None = None
+
+    # ------------------------------------------------------------------ shared resources
+    def _load(self) -> None:
+        """Bundle, text encoder, judge and code index, loaded once; a missing folder is a StudioError."""
+        with self._load_lock:
+            if self._index is not None:
+                return
+            import torch
+
+            from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, Judge
+            from hmu_demo.models.bundle import ModelBundle
+            from hmu_demo.unlearning.lcr import load_index
+
+            cfg = self.config
+            device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            try:
+                bundle = ModelBundle.load(cfg.bundle_dir, device=device)
+                encoder = bundle.make_text_encoder(device)
+                judge = Judge.load(cfg.judge_dir or DEFAULT_CHECKPOINT, device=device)
+                index = load_index(cfg.index)
+            except (OSError, ValueError, RuntimeError, ImportError) as err:
+                raise StudioError(f"cannot load the models: {one_line(err)}") from err
+            self._device, self._bundle, self._encoder, self._judge = device, bundle, encoder, judge
+            self._index = index  # set last: it marks the load as complete
+
+    def warm_up(self) -> "StudioService":
+        """Load every shared model now (e.g. at app start) instead of on the first request."""
+        self._load()
+        return self
+
+    @property
+    def bundle(self):
+        self._load()
+        return self._bundle
+
+    @property
+    def text_encoder(self):
+        self._load()
+        return self._encoder
+
+    @property
+    def judge(self):
+        self._load()
+        return self._judge
+
+    @property
+    def index(self):
+        self._load()
+        return self._index
+
+    @staticmethod
+    def methods() -> list[str]:
+        from hmu_demo.unlearning.registry import method_names
+
+        return method_names()
+
+    def backbones(self) -> list[str]:
+        """The backbones this bundle can run (BAMM only when it ships one)."""
+        return [b for b in BACKBONES if b != "bamm" or self.bundle.bamm is not None]
+
+    def close(self) -> None:
+        """Remove the service's default temporary folder (results written under ``out_dir`` stay)."""
+        with self._load_lock:
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+
+    # ------------------------------------------------------------------ edits
+    def _check_method(self, method: object) -> str:
+        if not isinstance(method, str) or method not in self.methods():
+            raise StudioError(f"unknown method {method!r}; choose from {', '.join(self.methods())}")
+        return method
+
+    def _edit(self, method: str, concept: Concept | str, hyperparameters: Mapping[str, Any] | None
+              ) -> tuple[_Edit, bool]:
+        """(the cached or new edit, whether it was cached)."""
+        from hmu_demo.unlearning.registry import apply
+
+        method = self._check_method(method)
+        hp = _check_hyperparameters(hyperparameters)
+        key = (method, concept_key(concept), _hp_key(hp))
+        with self._edit_lock:
+            hit = self._edits.get(key)
+            if hit is not None:
+                self._edits.move_to_end(key)
+                return hit, True
+            resolved = make_concept(concept)
+            bundle, encoder, index = self.bundle, self.text_encoder, self.index
+            self._check_concept_usable(method, resolved)
+            edited, report = _wrap(lambda: apply(bundle, resolved, method, text_encoder=encoder, index=index, **hp),
+                                   f"cannot apply {method} to {resolved.name!r}")
+            entry = _Edit(edited, report)
+            self._edits[key] = entry
+            while len(self._edits) > self.config.cache_size:
+                self._edits.popitem(last=False)
+            return entry, False
+
+    def _check_concept_usable(self, method: str, concept: Concept) -> None:
+        """Index-based methods need training motions of the concept: refuse keywords that match none."""
+        from hmu_demo.unlearning.lcr import concept_split
+        from hmu_demo.unlearning.registry import METHODS
+
+        if METHODS[method].needs_index and not concept_split(self.index, concept).any():
+            raise StudioError(f"no training motion's caption mentions {', '.join(concept.forget)}; "
+                              f"{method} needs a concept the models have seen (try other keywords or uce)")
+
+    def unlearned(self, method: str, concept: Concept | str = "violence",
+                  hyperparameters: Mapping[str, Any] | None = None) -> tuple[Any, EditReport]:
+        """(edited bundle, EditReport), from the LRU when this edit was made before."""
+        entry, _ = self._edit(method, concept, hyperparameters)
+        return entry.bundle, entry.report
+
+    def clear_cache(self) -> None:
+        with self._edit_lock:
+            self._edits.clear()
+
+    # ------------------------------------------------------------------ generation / judging / output
+    def _check_backbone(self, backbone: object) -> str:
+        if backbone not in self.backbones():
+            raise StudioError(f"unknown backbone {backbone!r}; choose from {', '.join(self.backbones())}")
+        return str(backbone)
+
+    def _generate(self, bundle, prompt: str, backbone: str, seed: int, seconds: float | None) -> Motion:
+        lengths = None if seconds is None else [seconds * FPS]
+        gen = Generator(bundle, self.text_encoder, device=self._device)
+        return _wrap(lambda: gen.generate([prompt], lengths, seed=seed, steps=self.config.steps,
+                                          backbone=backbone)[0], "cannot generate")
+
+    def _call_folder(self, out_dir: str | os.PathLike | None) -> Path:
+        """A new folder for one call's files (never an existing one, so earlier results stay intact)."""
+        if out_dir is None:
+            with self._load_lock:
+                if self._tmp is None:
+                    self._tmp = Path(tempfile.mkdtemp(prefix="hmu_studio_"))
+            root = self._tmp
+        else:
+            root = Path(out_dir).expanduser()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=root))
+        except OSError as err:
+            raise StudioError(f"cannot write results to {root}: {one_line(err)}") from err
+
+    def _write_edit(self, entry: _Edit, folder: Path, backbone: str) -> Path:
+        """The edit folder under ``folder``: linked from an earlier copy when one exists, else written."""
+        from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, save_edit
+
+        target = folder / "edit"
+        saved = entry.saved
+        if saved is not None and all((saved / n).is_file() for n in (EDIT_JSON, EDIT_WEIGHTS)):
+            target.mkdir()
+            for name in (EDIT_WEIGHTS, EDIT_JSON):
+                _link_or_copy(saved / name, target / name)
+            return target
+        save_edit(self.bundle, entry.bundle, entry.report, target, backbone=backbone)
+        entry.saved = target
+        return target
+
+    def _render_config(self, caption: str | None = None) -> RenderConfig:
+        return replace(self.config.render, caption=caption, label=None)
+
+    # ------------------------------------------------------------------ public calls
+    def compare(self, prompt: str, backbone: str = "momask", method: str = "lcr-gated", seed: int = 0,
+                seconds: float | None = None, concept: Concept | str = "violence",
+                hyperparameters: Mapping[str, Any] | None = None, render: bool = True,
+                out_dir: str | os.PathLike | None = None) -> CompareResult:
+        """Original vs unlearned motion for ``prompt`` (same seed and length), judged, rendered, exported."""
+        prompt = clean_prompt(prompt, self.config.max_prompt_chars)
+        seconds = _check_seconds(seconds, self.config.max_seconds)
+        seed = _check_seed(seed)
+        method = self._check_method(method)
+        concept_text = concept_key(concept)
+        backbone = self._check_backbone(backbone)
+        timings = Timings()
+        with _timed(timings, "edit"):
+            entry, cached = self._edit(method, concept, hyperparameters)
+        with _timed(timings, "generation"):
+            original = None if self.safe_mode else self._generate(self.bundle, prompt, backbone, seed, seconds)
+            unlearned = self._generate(entry.bundle, prompt, backbone, seed,
+                                       seconds if original is None else original.length_frames / FPS)
+        with _timed(timings, "judging"):
+            verdicts = self.judge.score([m.joints for m in (original, unlearned) if m is not None])
+        result = CompareResult(prompt, backbone, method, concept_text, seed, dict(entry.report.hyperparameters),
+                               original, unlearned, None if original is None else verdicts[0], verdicts[-1],
+                               entry.report, cached, self.safe_mode, timings)
+        if render:
+            self._compare_outputs(result, entry, out_dir)
+        return result
+
+    def _compare_outputs(self, result: CompareResult, entry: _Edit, out_dir: str | os.PathLike | None) -> None:
+        folder = self._call_folder(out_dir)
+        try:
+            with _timed(result.timings, "rendering"):
+                self._render_compare(result, folder)
+            with _timed(result.timings, "export"):
+                for stem, motion in ((LABELS[0], result.original), (LABELS[1], result.unlearned)):
+                    if motion is not None:
+                        result.files.update(_write_motion(motion, folder, stem))
+                result.files["edit_dir"] = self._write_edit(entry, folder, result.backbone)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        result.folder = folder
+
+    def _render_compare(self, result: CompareResult, folder: Path) -> None:
+        from hmu_demo.render.api import render_side_by_side, render_video
+
+        config = self._render_config()
+        if result.original is not None:
+            result.side_by_side_video = render_side_by_side(
+                result.original.joints, result.unlearned.joints, folder / "side_by_side.mp4",
+                self._render_config(result.prompt), labels=LABELS)
+            if not self.config.single_videos:
+                return
+            result.original_video = render_video(result.original.joints, folder / "original.mp4", config)
+        result.unlearned_video = render_video(result.unlearned.joints, folder / "unlearned.mp4", config)
+
+    def generate(self, prompt: str, backbone: str = "momask", seed: int = 0, seconds: float | None = None,
+                 method: str | None = None, concept: Concept | str = "violence",
+                 hyperparameters: Mapping[str, Any] | None = None, render: bool = True,
+                 out_dir: str | os.PathLike | None = None) -> GenerateResult:
+        """One motion: the original model's (``method`` None, refused in safe mode) or an unlearned one's."""
+        prompt = clean_prompt(prompt, self.config.max_prompt_chars)
+        seconds = _check_seconds(seconds, self.config.max_seconds)
+        seed = _check_seed(seed)
+        original = method is None or method == ORIGINAL
+        if original and self.safe_mode:
+            raise StudioError("safe mode is on: the original model is not available; choose an unlearning method")
+        if not original:
+            method = self._check_method(method)
+        backbone = self._check_backbone(backbone)
+        timings = Timings()
+        entry, cached = None, False
+        if not original:
+            with _timed(timings, "edit"):
+                entry, cached = self._edit(method, concept, hyperparameters)
+        with _timed(timings, "generation"):
+            motion = self._generate(self.bundle if entry is None else entry.bundle, prompt, backbone, seed, seconds)
+        with _timed(timings, "judging"):
+            verdict = self.judge.score([motion.joints])[0]
+        result = GenerateResult(prompt, backbone, ORIGINAL if original else method,
+                                None if original else concept_key(concept), seed, motion, verdict,
+                                None if entry is None else entry.report, cached, timings)
+        if render:
+            self._generate_outputs(result, entry, out_dir)
+        return result
+
+    def _generate_outputs(self, result: GenerateResult, entry: _Edit | None, out_dir: str | os.PathLike | None) -> None:
+        from hmu_demo.render.api import render_video
+
+        folder = self._call_folder(out_dir)
+        try:
+            with _timed(result.timings, "rendering"):
+                result.video = render_video(result.motion.joints, folder / "motion.mp4", self._render_config())
+            with _timed(result.timings, "export"):
+                files = _write_motion(result.motion, folder, "motion")
+                result.files = {"npy": files["motion_npy"], "bvh": files["motion_bvh"]}
+                if entry is not None:
+                    result.files["edit_dir"] = self._write_edit(entry, folder, result.backbone)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        result.folder = folder
