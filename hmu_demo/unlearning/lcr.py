@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_K",
     "DEFAULT_NEAREST_K",
     "EPS",
+    "code_presence",
     "VARIANTS",
     "CodeStats",
     "code_statistics",
@@ -136,17 +137,27 @@ class CodeStats:
         return self.n_retain / max(self.motions_retain, 1)
 
 
+def code_presence(index: CodeIndex) -> np.ndarray:
+    """(motions, nb_code) bool: which codes each motion uses, built once per index (kept in ``index.memo``),
+    so that counting them for a concept, which every LCR edit and inspector view does, is one sum."""
+    key = ("code_presence", index.nb_code, len(index.motions))
+    if key not in index.memo:
+        presence = np.zeros((len(index.motions), index.nb_code), dtype=np.bool_)
+        for row, motion in zip(presence, index.motions):
+            row[np.asarray(motion.codes, dtype=np.int64)] = True
+        index.memo[key] = presence
+    return index.memo[key]
+
+
 def code_statistics(index: CodeIndex, forget_mask: np.ndarray | Sequence[bool]) -> CodeStats:
     """Presence counts per code in forget / retain motions and the paper's two scores."""
     mask = np.asarray(forget_mask)
     if mask.dtype != np.bool_ or mask.shape != (len(index.motions),):
         raise ValueError(f"forget_mask must be a bool array of shape ({len(index.motions)},), "
                          f"got {mask.dtype} {mask.shape}")
-    n_f = np.zeros(index.nb_code, dtype=np.int64)
-    n_r = np.zeros(index.nb_code, dtype=np.int64)
-    for motion, forget in zip(index.motions, mask):
-        codes = np.unique(np.asarray(motion.codes, dtype=np.int64))
-        (n_f if forget else n_r)[codes] += 1
+    presence = code_presence(index)
+    n_f = presence[mask].sum(axis=0, dtype=np.int64)
+    n_r = presence[~mask].sum(axis=0, dtype=np.int64)
     f, r = n_f.astype(np.float64), n_r.astype(np.float64)
     score1 = f / (r + EPS)
     score2 = (f / (f.sum() or 1.0)) / (r / (r.sum() or 1.0) + EPS)
