@@ -29,13 +29,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from timing import load_average, median_seconds  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -57,21 +58,6 @@ def _load_bamm(folder: Path, device: str):
         print(f"error: the bundle at {folder} has no BAMM transformer", file=sys.stderr)
         raise SystemExit(2)
     return bundle.bamm.to(device).eval()
-
-
-def _load_average() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
-def _median(fn, repeats: int, sync) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -105,7 +91,7 @@ def main() -> int:
     batches = [1, 4] if args.quick else sorted(set(args.batches))
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
-    load_before = _load_average()  # before this process does any work
+    load_before = load_average()  # before this process does any work
     started = time.perf_counter()
     bamm = _load_bamm(args.bundle, args.device)
     load_seconds = time.perf_counter() - started
@@ -155,7 +141,7 @@ def main() -> int:
             def timed(cache: bool = cache) -> None:
                 outs[cache] = run(calls, cache)
 
-            secs[cache] = _median(timed, repeats if cache else base_repeats, sync)
+            secs[cache] = median_seconds(timed, repeats if cache else base_repeats, sync)
         same = sum(int(torch.equal(a[i], b[i])) for a, b in zip(outs[False], outs[True]) for i in range(a.shape[0]))
         rows[f"b{size}"] = {
             "batch": size, "generations": n, "mean_tokens": round(sum(sum(lens) for _, lens in calls) / n, 2),
@@ -172,7 +158,7 @@ def main() -> int:
               f"{row['cached_ms_per_generation']:8.1f} {row['uncached_generations_per_second']:15.3f} "
               f"{row['uncached_ms_per_generation']:9.1f} {row['speedup']:8.1f}x "
               f"{row['same_ids']:>4d}/{row['generations']:<4d}")
-    load_after = _load_average()
+    load_after = load_average()
     busy = load_before > 0.75 or load_after > args.threads + 0.75  # after: this run's own threads included
     if busy:
         print(f"warning: the machine was busy (1-min load average {load_before:.2f} before, {load_after:.2f} after "

@@ -28,13 +28,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from timing import load_average, median_seconds  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -76,21 +77,6 @@ def _load_bundle(args: argparse.Namespace):
         raise SystemExit(2) from None
 
 
-def _load_average() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
-def _median(fn, repeats: int, sync) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group()
@@ -121,7 +107,7 @@ def main() -> int:
     n1 = min(args.batch1_prompts, big)
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
-    load_before = _load_average()  # before this process does any work
+    load_before = load_average()  # before this process does any work
     from hmu_demo.generate import Generator
 
     started = time.perf_counter()
@@ -150,13 +136,13 @@ def main() -> int:
     text_ms: dict[int, float] = {}
     for size, calls in cases.items():
         encode(calls[:1])
-        text_ms[size] = 1000 * _median(lambda: encode(calls), repeats, sync) / sum(map(len, calls))
+        text_ms[size] = 1000 * median_seconds(lambda: encode(calls), repeats, sync) / sum(map(len, calls))
     rows: dict[str, dict[str, float]] = {}
     for backbone in backbones:
         for size, calls in cases.items():
             run(backbone, calls[:1])  # warm-up at this batch size
             n = sum(map(len, calls))
-            sec = _median(lambda: run(backbone, calls), repeats, sync)
+            sec = median_seconds(lambda: run(backbone, calls), repeats, sync)
             rows[f"{backbone}_b{size}"] = {"batch": size, "prompts": n, "prompts_per_second": n / sec,
                                            "ms_per_prompt": 1000 * sec / n}
 
@@ -172,7 +158,7 @@ def main() -> int:
             row["ratio_vs_momask"] = row["prompts_per_second"] / ref["prompts_per_second"] if ref else float("nan")
             print(f"{backbone:8s} {size:5d} {row['prompts_per_second']:10.2f} {row['ms_per_prompt']:10.1f} "
                   f"{text_ms[size]:8.1f} {row['ratio_vs_batch1']:10.2f}x {row['ratio_vs_momask']:11.3f}x")
-    load_after = _load_average()
+    load_after = load_average()
     busy = load_before > 0.75 or load_after > args.threads + 0.75  # after: this run's own threads included
     if busy:
         print(f"warning: the machine was busy (1-min load average {load_before:.2f} before, {load_after:.2f} after "
