@@ -26,7 +26,6 @@ Exit codes: 0 ok, 2 bad usage or no bundle folder / no BAMM in it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from timing import load_average, median_seconds  # noqa: E402
+from timing import load_average, machine_busy, machine_record, median_seconds, rounded, write_result  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -159,32 +158,24 @@ def main() -> int:
               f"{row['uncached_ms_per_generation']:9.1f} {row['speedup']:8.1f}x "
               f"{row['same_ids']:>4d}/{row['generations']:<4d}")
     load_after = load_average()
-    busy = load_before > 0.75 or load_after > args.threads + 0.75  # after: this run's own threads included
-    if busy:
-        print(f"warning: the machine was busy (1-min load average {load_before:.2f} before, {load_after:.2f} after "
-              "including this run): other processes competed for the cores, so these figures are too slow; "
-              "compare with --threads 1")
+    busy = machine_busy(load_before, load_after, args.threads)
     print("speed-up = cached generations/s / uncached (baseline, same run) generations/s; "
           "'same ids' = samples whose ids are identical on both paths")
 
     result = {
-        "device": args.device, "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.machine(),
-        "python": platform.python_version(), "torch": torch.__version__, "source": str(args.bundle),
+        **machine_record(args.device, args.threads), "source": str(args.bundle),
         "remask": args.remask, "min_tokens": args.min_tokens, "max_tokens": args.max_tokens,
         "batch1_calls": args.batch1_calls, "repeats": repeats, "baseline_repeats": base_repeats,
         "statistic": "median", "baseline": "generate(cache=False) in the same run",
         "load_seconds": round(load_seconds, 2), "load_average_before": round(load_before, 2),
         "load_average_after": round(load_after, 2), "machine_busy": busy,
-        "rows": {k: {f: (round(v, 3) if isinstance(v, float) else v) for f, v in row.items()}
-                 for k, row in rows.items()},
+        "rows": rounded(rows),
     }
     if not args.quick:
         if args.json is None:
             name = "bamm_decode.json" if args.remask == "first" else f"bamm_decode_{args.remask}.json"
             args.json = REPO / "benchmarks" / "results" / name
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
     return 0
 
 

@@ -19,7 +19,6 @@ draw-order run by floating-point rounding of differently padded batches (the scr
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import write_result  # noqa: E402
 
 
 def _unsorted(gen, keys, backbone: str, seed: int, batch_size: int) -> dict:
@@ -86,8 +86,7 @@ def main() -> int:
     record = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.processor() or platform.machine(),
               "threads": torch.get_num_threads(), "batch_size": args.batch_size,
               "mean_frames": float(np.mean([n for _, n in keys])), "results": results}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=1) + "\n")
+    write_result(args.json, record)
     return 0
 
 

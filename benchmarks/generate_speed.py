@@ -25,7 +25,6 @@ Exit codes: 0 ok, 2 bad usage or no bundle folder.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from timing import load_average, median_seconds  # noqa: E402
+from timing import load_average, machine_busy, machine_record, median_seconds, rounded, write_result  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -159,32 +158,25 @@ def main() -> int:
             print(f"{backbone:8s} {size:5d} {row['prompts_per_second']:10.2f} {row['ms_per_prompt']:10.1f} "
                   f"{text_ms[size]:8.1f} {row['ratio_vs_batch1']:10.2f}x {row['ratio_vs_momask']:11.3f}x")
     load_after = load_average()
-    busy = load_before > 0.75 or load_after > args.threads + 0.75  # after: this run's own threads included
-    if busy:
-        print(f"warning: the machine was busy (1-min load average {load_before:.2f} before, {load_after:.2f} after "
-              "including this run): other processes competed for the cores, so these figures are too slow; "
-              "with all cores in use, torch's threads wait on each other (up to 50x slower on 2 cores): "
-              "compare with --threads 1")
+    busy = machine_busy(load_before, load_after, args.threads,
+                        "with all cores in use, torch's threads wait on each other (up to 50x slower on 2 cores): "
+                        "compare with --threads 1")
     print("prompts/s and ms/prompt include text encoding; 'text ms' is text encoding alone, per prompt; "
           "'vs batch 1' = speed-up over batch 1 of the same backbone; 'bamm/momask' = BAMM speed / MoMask speed")
 
     result = {
-        "device": args.device, "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.machine(),
-        "python": platform.python_version(), "torch": torch.__version__, "source": source,
+        **machine_record(args.device, args.threads), "source": source,
         "random_weights": bool(args.preset), "frames": frames, "steps": args.steps, "repeats": repeats,
         "statistic": "median", "text_encoding_included": True, "load_seconds": round(load_seconds, 2),
         "load_average_before": round(load_before, 2), "load_average_after": round(load_after, 2),
         "machine_busy": busy,
-        "rows": {k: {f: (round(v, 3) if isinstance(v, float) else v) for f, v in row.items()}
-                 for k, row in rows.items()},
+        "rows": rounded(rows),
     }
     if not args.quick:
         if args.json is None:
             name = f"generate_speed_preset_{args.preset}.json" if args.preset else "generate_speed.json"
             args.json = REPO / "benchmarks" / "results" / name
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
 import platform
 import shutil
@@ -27,7 +26,8 @@ atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 os.environ.setdefault("XDG_CACHE_HOME", str(_TMP / "cache"))
 os.environ.setdefault("MPLCONFIGDIR", str(_TMP / "mpl"))
 
-from render_helpers import walk_joints  # noqa: E402  (FK walking cycle on skeleton.REST_OFFSETS)
+from render_helpers import walk_joints  # noqa: E402
+from timing import write_result  # noqa: E402  (FK walking cycle on skeleton.REST_OFFSETS)
 
 from hmu_demo.render import api  # noqa: E402
 from hmu_demo.render.config import RenderConfig  # noqa: E402
@@ -83,9 +83,7 @@ def main() -> int:
     result = dict(frames=args.frames, size=args.size, fps=fps, cpus=os.cpu_count(), machine=platform.machine(),
                   python=platform.python_version(), first_call_seconds=round(first_call, 3), cases=rows,
                   targets=dict(default=5.0, side_by_side_default=10.0))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

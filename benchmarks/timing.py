@@ -23,3 +23,39 @@ def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], ob
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def machine_busy(before: float, after: float, threads: int, advice: str = "compare with --threads 1") -> bool:
+    """Whether other processes competed for the cores during a run (the run's own threads count in
+    ``after``); prints a warning then, since every figure is too slow."""
+    busy = before > 0.75 or after > threads + 0.75
+    if busy:
+        print(f"warning: the machine was busy (1-min load average {before:.2f} before, {after:.2f} after "
+              f"including this run): other processes competed for the cores, so these figures are too slow; {advice}")
+    return busy
+
+
+def machine_record(device: str, threads: int) -> dict:
+    """Where a figure was measured, written at the top of every result file."""
+    import platform
+
+    import torch
+
+    return {"device": device, "threads": threads, "cpus": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
+def rounded(rows: dict) -> dict:
+    """Result rows with floats rounded to 3 decimals (readable JSON, no false precision)."""
+    return {k: {f: (round(v, 3) if isinstance(v, float) else v) for f, v in row.items()} for k, row in rows.items()}
+
+
+def write_result(path, result: dict) -> None:
+    """Write a result file (JSON, creating its folder) and say where."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
