@@ -336,3 +336,16 @@ def test_text_cache_of_another_encoder_is_not_replaced(tmp_path: Path) -> None:
     assert other.shape[1] == 6 and cache.read_bytes() == first
     assert (tmp_path / "code_index.text.clip.npz").is_file()
     assert motion_text_embeddings(index, Fake("minilm", 4), cache).shape[1] == 4
+
+
+def test_resolve_concept_names_and_typed_keywords() -> None:
+    from hmu_demo.unlearning.registry import resolve_concept
+
+    assert resolve_concept("violence").name == "violence"
+    typed = resolve_concept("Jump,  hop , leap, jump")
+    assert typed.name == "jump, hop, leap"
+    assert resolve_concept("kick,").name == "kick"
+    with pytest.raises(ValueError):
+        resolve_concept("no-such-concept")
+    with pytest.raises(ValueError, match="no keywords"):
+        resolve_concept(" , ,")

@@ -213,16 +213,16 @@ def concept_key(concept: object) -> str:
 
 
 def make_concept(concept: Concept | str) -> Concept:
-    """A lexicon concept for a known name, else a concept of the typed keywords."""
+    """A lexicon concept for a known name, else a concept of the typed keywords (a single unknown word
+    is one keyword: the app's box is for keywords)."""
     if isinstance(concept, Concept):
         return concept
-    from hmu_demo.data.lexicon import resolve_concept
+    from hmu_demo.data.lexicon import resolve_concept as known_name
+    from hmu_demo.unlearning.registry import resolve_concept
 
     key = concept_key(concept)
     try:
-        if "," not in key and resolve_concept(key) is not None:
-            return Concept.from_lexicon(key)
-        return Concept.from_text(key, key)
+        return resolve_concept(key if "," in key or known_name(key) is not None else f"{key},")
     except ValueError as err:
         raise StudioError(f"unusable concept {key!r}: {one_line(err)}") from err
 

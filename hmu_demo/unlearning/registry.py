@@ -81,10 +81,17 @@ def method_names() -> list[str]:
 
 
 def resolve_concept(concept: Concept | str) -> Concept:
-    """A Concept, or the name of one of the project's lexicon concepts ("violence")."""
+    """A Concept, the name of one of the project's lexicon concepts ("violence"), or comma-separated
+    keywords typed by a user ("jump, hop, leap"; one keyword needs a trailing comma: "kick,"),
+    which name their own concept."""
     if isinstance(concept, Concept):
         return concept
     if isinstance(concept, str):
+        if "," in concept:
+            keywords = ", ".join(dict.fromkeys(" ".join(p.split()).lower() for p in concept.split(",") if p.strip()))
+            if not keywords:
+                raise ValueError(f"concept {concept!r} has no keywords")
+            return Concept.from_text(keywords, keywords)
         return Concept.from_lexicon(concept)
     raise ValueError(f"concept must be a Concept or a concept name, got {type(concept).__name__}")
 
