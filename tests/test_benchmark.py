@@ -187,8 +187,7 @@ def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator
             assert s["n"] == 2 and s["ci95"] >= 0
             mean = float(np.mean(values["retain"]["fid"]))
             assert s["mean"] == pytest.approx(mean)
-    # the same caption, repeat and seed give the same generation whatever else is generated:
-    # "original" on both runs of the real-data rows is identical, and the real rows are model-free
+    # the real-data rows (the real windows scored like generations) are summarised per replication too
     assert result["real"]["retain"]["r_precision_top1"]["n"] == 2
     assert result["contenders"]["lcr"]["flagged_codes"]
     rows = list(csv.DictReader(open(out / "benchmark.csv", encoding="utf-8")))

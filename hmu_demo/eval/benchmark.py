@@ -416,6 +416,10 @@ def _load(args) -> tuple:
     except (BundleError, RuntimeError, OSError) as err:
         raise QualityError(f"cannot load the models: {err}") from err
     try:
+        encoder = CachedTextEncoder(bundle.make_text_encoder(args.device, args.text_weights))
+    except (OSError, ValueError) as err:  # missing CLIP weights, an encoder the bundle was not trained with
+        raise QualityError(f"cannot load the text encoder: {err}") from err
+    try:
         if args.evaluator == "official":
             from hmu_demo.eval.t2m_official import OfficialT2MEvaluator
 
@@ -426,7 +430,8 @@ def _load(args) -> tuple:
         else:
             from hmu_demo.eval.embedded_evaluator import DEFAULT_EVALUATOR, EmbeddedEvaluator
 
-            evaluator = EmbeddedEvaluator.load(args.evaluator_path or DEFAULT_EVALUATOR, device=args.device)
+            evaluator = EmbeddedEvaluator.load(args.evaluator_path or DEFAULT_EVALUATOR, device=args.device,
+                                               text_encoder=encoder)  # shares the generators' caption memo
     except EvaluatorError as err:
         raise QualityError(str(err)) from err
     judge = None
@@ -445,7 +450,6 @@ def _load(args) -> tuple:
             dr_bundle = ModelBundle.load(dr_path, device=args.device)
         except (BundleError, RuntimeError, OSError) as err:
             raise QualityError(f"cannot load the D_r bundle {dr_path}: {err}") from err
-    encoder = CachedTextEncoder(bundle.make_text_encoder(args.device, args.text_weights))
     return bundle, source, evaluator, judge, dr_bundle, dr_path, encoder
 
 

@@ -130,7 +130,9 @@ class EmbeddedEvaluator(TextMotionEvaluator):
         self.info = info or {}
         self.folder = folder
         self.device = torch.device(device)
-        self._text_encoder = text_encoder
+        # a caller's encoder of the same kind (e.g. the generators' cached one) is shared, another kind is not used
+        same_kind = text_encoder is not None and getattr(text_encoder, "name", None) == net.cfg.text_encoder
+        self._text_encoder = text_encoder if same_kind else None
 
     @property
     def text_encoder(self):

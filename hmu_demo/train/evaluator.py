@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -183,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return contrastive_loss(model.encode_text(sentences), model.encode_motion(x, lengths), same)
 
     def export(model: EvaluatorNet, metrics: dict) -> None:
-        EmbeddedEvaluator(model, mean, std, device=device).save(
-            args.out, {"val": metrics, "data": str(data), "seconds": None})
+        EmbeddedEvaluator(model, mean, std, device=device).save(args.out, {"val": metrics, "data": str(data)})
 
     spec = RunSpec(name="evaluator", model=net, sample=sample, loss=loss,
                    validate=lambda model: r_precision_eval(model, val, device=device), export=export,
@@ -199,8 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     evaluator = EmbeddedEvaluator.load(args.out, device=device, text_encoder=encoder)
     test = load_pairs(data, "test", mean, std, encoder, cache)
     test_metrics = r_precision_eval(evaluator.net, test, device=device)
-    import sys
-
     info = {"command": "python -m hmu_demo.train.evaluator " + " ".join(sys.argv[1:] if argv is None else argv),
             "val": evaluator.info.get("val"), "test": test_metrics, "data": str(data),
             "corpus": json.loads((Path(data) / "corpus.json").read_text()) if (Path(data) / "corpus.json").is_file()
