@@ -11,7 +11,7 @@ from render_helpers import walk_joints
 from hmu_demo.render import api
 from hmu_demo.render.config import RenderConfig
 from hmu_demo.render.gl import RenderBackendError
-from hmu_demo.render.video import probe, read_frames
+from hmu_demo.render.video import probe, read_frames, write_mp4
 
 SIZE = 128
 SMALL = dict(width=SIZE, height=SIZE)
@@ -92,6 +92,35 @@ def test_side_by_side_layout_sync_and_padding(tmp_path) -> None:
     out = api.render_side_by_side(long, short, tmp_path / "pair.mp4", config)
     info = probe(out)
     assert (info.width, info.height, info.frames, info.codec) == (2 * SIZE, SIZE, 16, "h264")
+
+
+def test_comparison_writes_composite_and_both_halves_from_one_pass(tmp_path) -> None:
+    long, short = walk_joints(12), walk_joints(8, turn=-1.0)
+    config = RenderConfig(caption="a person walks", **SMALL)
+    paths = api.render_comparison(long, short, tmp_path / "pair.mp4", tmp_path / "a.mp4", tmp_path / "b.mp4", config)
+    infos = [probe(p) for p in paths]
+    assert [(i.width, i.height, i.frames) for i in infos] == [(2 * SIZE, SIZE, 12), (SIZE, SIZE, 12), (SIZE, SIZE, 12)]
+    composite = list(read_frames(paths[0]))[6].astype(int)
+    left, right = (list(read_frames(p))[6].astype(int) for p in paths[1:])
+    # The singles are the composite's halves (away from the divider and the caption band).
+    body = slice(0, SIZE * 3 // 4)
+    assert np.abs(composite[body, 4:SIZE - 4] - left[body, 4:SIZE - 4]).mean() < 6
+    assert np.abs(composite[body, SIZE + 4:-4] - right[body, 4:SIZE - 4]).mean() < 6
+    assert np.abs(left - right).mean() > 1.0
+
+
+def test_failed_encoding_leaves_the_earlier_video(walk: np.ndarray, tmp_path) -> None:
+    out = api.render_video(walk, tmp_path / "walk.mp4", RenderConfig(**SMALL))
+    before = out.read_bytes()
+
+    def broken():
+        yield from api.motion_frames(walk[:4], RenderConfig(**SMALL))
+        raise RuntimeError("render failed mid-clip")
+
+    with pytest.raises(RuntimeError, match="mid-clip"):
+        write_mp4(broken(), out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["walk.mp4"]
 
 
 def test_side_by_side_same_camera_and_scale() -> None:

@@ -8,6 +8,7 @@ from hmu_demo.render.api import (
     make_body,
     motion_frames,
     preview_frame,
+    render_comparison,
     render_side_by_side,
     render_video,
 )
@@ -16,5 +17,5 @@ from hmu_demo.render.motion_input import MotionInputError, load_joints, validate
 
 __all__ = [
     "MotionInputError", "Palette", "RenderConfig", "comparison_frames", "load_joints", "make_body",
-    "motion_frames", "preview_frame", "render_side_by_side", "render_video", "validate_joints",
+    "motion_frames", "preview_frame", "render_comparison", "render_side_by_side", "render_video", "validate_joints",
 ]

@@ -19,7 +19,7 @@ from hmu_demo.render.mesh import RigidMesh
 from hmu_demo.render.motion_input import validate_joints
 from hmu_demo.render.overlay import Overlay, caption_overlay, label_overlay
 from hmu_demo.render.scene import Panel, PosedBody, build_panel, ground, render_panels
-from hmu_demo.render.video import side_by_side, write_mp4
+from hmu_demo.render.video import side_by_side, write_mp4, write_mp4s
 
 log = logging.getLogger(__name__)
 DEFAULT_LABELS = ("original", "unlearned")
@@ -97,6 +97,20 @@ def comparison_frames(left: np.ndarray, right: np.ndarray, config: RenderConfig 
                       styles: tuple[BodyStyle, BodyStyle] = (STYLE_ORANGE, STYLE_TEAL),
                       bodies: tuple[Body, Body] | None = None) -> Iterator[np.ndarray]:
     """Side-by-side frames (H, 2W, 3): same camera distance and scale, shorter clip holds its end."""
+    for composite, _, _ in comparison_streams(left, right, config, labels, palette, styles, bodies):
+        yield composite
+
+
+def comparison_streams(left: np.ndarray, right: np.ndarray, config: RenderConfig = RenderConfig(),
+                       labels: Sequence[str] = DEFAULT_LABELS, palette: Palette = Palette(),
+                       styles: tuple[BodyStyle, BodyStyle] = (STYLE_ORANGE, STYLE_TEAL),
+                       bodies: tuple[Body, Body] | None = None
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(side-by-side frame, left panel, right panel) per frame, from one rendering pass.
+
+    The panels are the halves of the composite before its divider and caption, so a comparison and
+    each motion on its own cost one render, not three.
+    """
     left = validate_joints(left, "left motion")
     right = validate_joints(right, "right motion")
     if bodies is None:
@@ -109,13 +123,17 @@ def comparison_frames(left: np.ndarray, right: np.ndarray, config: RenderConfig 
         overlays = _overlays(config, label, tuple(c * 0.8 for c in color), None)
         panels.append(build_panel(body, framing, config, palette, overlays))
     caption = caption_overlay(config.caption, 2 * config.width, config.height) if config.caption else None
+
+    def compose(pair: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        frame = side_by_side(*pair)
+        frame[:, config.width - 1:config.width + 1] = 255
+        if caption is not None:
+            caption.apply(frame)
+        return frame, pair[0], pair[1]
+
     try:
         for pair in render_panels(panels, config, palette):
-            frame = side_by_side(*pair)
-            frame[:, config.width - 1:config.width + 1] = 255
-            if caption is not None:
-                caption.apply(frame)
-            yield frame
+            yield compose(pair)
     except RenderBackendError as exc:
         log.warning("%s; falling back to the matplotlib stick figure", exc)
         from hmu_demo.render.fallback import stick_frames
@@ -123,10 +141,7 @@ def comparison_frames(left: np.ndarray, right: np.ndarray, config: RenderConfig 
         streams = [list(stick_frames(b.joints, config.width, config.height, p.overlays))
                    for b, p in zip(posed, panels)]
         for t in range(max(len(s) for s in streams)):
-            frame = side_by_side(*(s[min(t, len(s) - 1)] for s in streams))
-            if caption is not None:
-                caption.apply(frame)
-            yield frame
+            yield compose([s[min(t, len(s) - 1)] for s in streams])
 
 
 def render_side_by_side(left: np.ndarray, right: np.ndarray, out: str | Path,
@@ -135,6 +150,15 @@ def render_side_by_side(left: np.ndarray, right: np.ndarray, out: str | Path,
     """Render two motions next to each other (e.g. original | unlearned) to one MP4."""
     write_mp4(comparison_frames(left, right, config, labels, palette), out, config.fps, config.crf, config.preset)
     return Path(out)
+
+
+def render_comparison(left: np.ndarray, right: np.ndarray, out: str | Path, left_out: str | Path,
+                      right_out: str | Path, config: RenderConfig = RenderConfig(),
+                      labels: Sequence[str] = DEFAULT_LABELS, palette: Palette = Palette()) -> tuple[Path, Path, Path]:
+    """The side-by-side MP4 and each motion's own MP4 (same camera and labels), from one render pass."""
+    write_mp4s(comparison_streams(left, right, config, labels, palette), [out, left_out, right_out],
+               config.fps, config.crf, config.preset)
+    return Path(out), Path(left_out), Path(right_out)
 
 
 def preview_frame(joints: np.ndarray, index: int | None = None, config: RenderConfig = RenderConfig()) -> np.ndarray:

@@ -37,39 +37,17 @@ def import_pyrender() -> Any:
 
 @contextmanager
 def offscreen_renderer(width: int, height: int) -> Iterator[Any]:
-    """An OffscreenRenderer owned by the current thread, deleted when the block ends."""
+    """An OffscreenRenderer owned by the current thread, deleted when the block ends.
+
+    The studio scene only uses its GL context (drawing is :mod:`hmu_demo.render.raster`'s).
+    """
     pyrender = import_pyrender()
     try:
         renderer = pyrender.OffscreenRenderer(width, height)
     except Exception as exc:
         raise RenderBackendError(f"cannot create an offscreen GL context ({type(exc).__name__}: {exc})") from exc
     try:
-        _read_color_only(renderer)
         yield renderer
     finally:
         renderer.delete()
 
-
-def _read_color_only(renderer: Any) -> None:
-    """Make this renderer skip the depth read-back and its conversion (we never use depth).
-
-    pyrender always reads and linearises the depth buffer: ~9 ms of a ~25 ms frame at 512x512
-    on Mesa. This swaps in a colour-only reader on *this instance* (pyrender 0.1.45 internals);
-    if those internals are not there, nothing changes and frames are just slower.
-    """
-    inner = getattr(renderer, "_renderer", None)
-    if inner is None or not hasattr(inner, "_main_fb_ms") or not hasattr(inner, "_read_main_framebuffer"):
-        return
-    from OpenGL import GL
-
-    def read(scene: Any, flags: Any) -> tuple[np.ndarray, None]:
-        width, height = inner._main_fb_dims
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb_ms)
-        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, inner._main_fb)
-        GL.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
-        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, inner._main_fb)
-        data = GL.glReadPixels(0, 0, width, height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
-        color = np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)[::-1]
-        return color, None
-
-    inner._read_main_framebuffer = read

@@ -1,31 +1,31 @@
 """The studio scene (floor grid, soft shadow, root trajectory, follow camera) and the frame loop.
 
 Everything that depends only on the motion is computed for the whole clip up front with NumPy
-(posing, lighting, shadows, camera); the per-frame GL work is one body mesh, one shadow quad and
-pyrender's unlit shader, which is what makes 196 frames at 512x512 fit in a few seconds on Mesa.
+(posing, lighting, shadows, camera); the per-frame GL work is overwriting the vertex buffers of the
+body and its shadow quad and three unlit draws (:mod:`hmu_demo.render.raster`), which is what makes
+a 6-second side-by-side at 512x512 per panel render in about two seconds on Mesa.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from hmu_demo.render.camera import Framing, camera_poses, follow_path
 from hmu_demo.render.config import Palette, RenderConfig
-from hmu_demo.render.gl import import_pyrender, offscreen_renderer
+from hmu_demo.render.gl import offscreen_renderer
 from hmu_demo.render.ik import normalize
 from hmu_demo.render.mesh import RigidMesh, vertex_normals
 from hmu_demo.render.overlay import Overlay
+from hmu_demo.render.raster import Rasterizer, Texture, projection_matrix, view_projection
 from hmu_demo.render.shading import Lighting, camera_basis, shade
 from hmu_demo.render.shadow import ShadowMaps, soft_shadows
 
-_CLAMP = 33071  # GL_CLAMP_TO_EDGE
-_LINEAR = 9729  # GL_LINEAR (no mipmaps: the shadow atlas tiles must not bleed)
 _GRID_PX = 128
+_QUAD_FACES = np.array([[0, 2, 1], [0, 3, 2]], np.uint32)
 
 
 @dataclass
@@ -137,94 +137,63 @@ def grid_texture(palette: Palette, px: int = _GRID_PX) -> np.ndarray:
 
 
 class PanelView:
-    """One panel inside a shared pyrender scene, moved ``offset`` away from the other panels.
+    """One panel's meshes in the shared rasterizer: a static floor, and the body and its shadow quad,
+    whose vertex buffers are overwritten for each frame."""
 
-    Panels share one scene and one renderer (EGL allows only one live pyrender context per
-    display, and switching scenes would re-upload textures every frame); each sits 1 km from the
-    next, beyond the far plane of the other cameras.
-    """
-
-    SPACING = 1000.0
-
-    def __init__(self, pyrender: Any, scene: Any, index: int, panel: Panel, config: RenderConfig,
-                 grid: np.ndarray) -> None:
-        self.pr = pyrender
-        self.scene = scene
+    def __init__(self, raster: Rasterizer, panel: Panel, config: RenderConfig, grid: Texture) -> None:
+        self.raster = raster
         self.panel = panel
-        self.offset = np.array([index * self.SPACING - panel.center[0], 0.0, -panel.center[2]])
-        self.offset32 = self.offset.astype(np.float32)
-        scene.add(self._floor(grid))
-        camera = pyrender.PerspectiveCamera(yfov=np.radians(config.yfov_deg),
-                                            aspectRatio=config.width / config.height, znear=0.05, zfar=120.0)
-        self.camera = scene.add(camera, pose=self._camera_pose(0))
-        self.body_material = pyrender.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0])
-        self.quad_faces = np.array([[0, 2, 1], [0, 3, 2]], np.uint32)
+        self.projection = projection_matrix(np.radians(config.yfov_deg), config.width / config.height, 0.05, 120.0)
+        self.floor = raster.mesh(*self._floor(), texture=grid)
+        self.body = raster.mesh(panel.vertices[0], panel.faces, colors=panel.colors[0])
+        self.shadow = None
         if panel.shadows is not None:
             sheet, self.shadow_uv = panel.shadows.atlas()
-            sampler = pyrender.Sampler(magFilter=_LINEAR, minFilter=_LINEAR, wrapS=_CLAMP, wrapT=_CLAMP)
-            texture = pyrender.Texture(source=sheet, source_channels="RGBA", sampler=sampler)
-            # Alpha below 1 in the factor: pyrender compares uint8 texture alpha with 1.0, so it may
-            # not see the texture as transparent and would then draw the quad before the floor.
-            self.shadow_material = pyrender.MetallicRoughnessMaterial(
-                baseColorFactor=[1.0, 1.0, 1.0, 0.999], baseColorTexture=texture, alphaMode="BLEND")
+            # Alpha blended over the floor; no mipmaps, so the atlas tiles never bleed into each other.
+            self.shadow = raster.mesh(self._shadow_corners(0), _QUAD_FACES, uvs=self.shadow_uv[0],
+                                      texture=raster.texture(sheet, repeat=False, mipmaps=False),
+                                      factor=(1.0, 1.0, 1.0, 0.999), blend=True)
 
-    def _camera_pose(self, t: int) -> np.ndarray:
-        pose = self.panel.cameras[t].copy()
-        pose[:3, 3] += self.offset
-        return pose
-
-    def _floor(self, grid: np.ndarray) -> Any:
-        pr = self.pr
+    def _floor(self) -> tuple[np.ndarray, np.ndarray]:
         half = 60.0
         cx, cz = self.panel.center[0], self.panel.center[2]
         world = np.array([[-half, 0, -half], [half, 0, -half], [half, 0, half], [-half, 0, half]]) + [cx, 0, cz]
-        texture = pr.Texture(source=grid, source_channels="RGB")
-        material = pr.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0], baseColorTexture=texture)
-        prim = pr.Primitive(positions=(world + self.offset).astype(np.float32),
-                            texcoord_0=world[:, [0, 2]].astype(np.float32),
-                            indices=np.array([[0, 2, 1], [0, 3, 2]], np.uint32), material=material)
-        return pr.Mesh([prim])
+        return world.astype(np.float32), _QUAD_FACES, None, world[:, [0, 2]].astype(np.float32)
 
-    def render(self, renderer: Any, t: int) -> np.ndarray:
-        pr, p = self.pr, self.panel
-        self.scene.main_camera_node = self.camera
-        self.scene.set_pose(self.camera, self._camera_pose(t))
-        body = pr.Mesh([pr.Primitive(positions=p.vertices[t] + self.offset32, color_0=p.colors[t], indices=p.faces,
-                                     material=self.body_material)])
-        nodes = [self.scene.add(body)]
-        if p.shadows is not None:
-            nodes.append(self.scene.add(self._shadow_quad(t)))
-        try:
-            color, _ = renderer.render(self.scene, flags=pr.RenderFlags.FLAT)
-        finally:
-            for node in nodes:
-                self.scene.remove_node(node)
-        frame = np.array(color[..., :3], dtype=np.uint8, copy=True)
+    def _shadow_corners(self, t: int) -> np.ndarray:
+        maps = self.panel.shadows
+        cx, cz = maps.centers[t]
+        h = maps.size / 2
+        return np.array([[cx - h, 0.006, cz - h], [cx + h, 0.006, cz - h], [cx + h, 0.006, cz + h],
+                         [cx - h, 0.006, cz + h]], np.float32)
+
+    def render(self, t: int) -> np.ndarray:
+        p = self.panel
+        self.raster.update(self.body, positions=p.vertices[t], colors=p.colors[t])
+        meshes = [self.floor, self.body]
+        if self.shadow is not None:
+            self.raster.update(self.shadow, positions=self._shadow_corners(t), uvs=self.shadow_uv[t])
+            meshes.append(self.shadow)
+        frame = self.raster.draw(meshes, view_projection(p.cameras[t], self.projection))
         for overlay in p.overlays:
             overlay.apply(frame)
         return frame
 
-    def _shadow_quad(self, t: int) -> Any:
-        pr, maps = self.pr, self.panel.shadows
-        cx, cz = maps.centers[t]
-        h = maps.size / 2
-        corners = np.array([[cx - h, 0.006, cz - h], [cx + h, 0.006, cz - h], [cx + h, 0.006, cz + h],
-                            [cx - h, 0.006, cz + h]]) + self.offset
-        return pr.Mesh([pr.Primitive(positions=corners.astype(np.float32), texcoord_0=self.shadow_uv[t],
-                                     indices=self.quad_faces, material=self.shadow_material)])
-
 
 def render_panels(panels: list[Panel], config: RenderConfig, palette: Palette) -> Iterator[list[np.ndarray]]:
     """Frames of all panels in lockstep; a shorter panel holds its last frame."""
-    pyrender = import_pyrender()
     grid = grid_texture(palette)
     far = grid.reshape(-1, 3).mean(0) / 255.0  # the grid's average: the horizon melts into it
-    with offscreen_renderer(config.width, config.height) as renderer:
-        scene = pyrender.Scene(bg_color=[*map(float, far), 1.0], ambient_light=[1.0, 1.0, 1.0])
-        views = [PanelView(pyrender, scene, i, panel, config, grid) for i, panel in enumerate(panels)]
-        last: list[np.ndarray | None] = [None] * len(panels)
-        for t in range(max(p.frames for p in panels)):
-            for i, view in enumerate(views):
-                if t < view.panel.frames:
-                    last[i] = view.render(renderer, t)
-            yield [frame for frame in last if frame is not None]
+    with offscreen_renderer(config.width, config.height):
+        raster = Rasterizer(config.width, config.height, tuple(float(c) for c in far))
+        try:
+            grid_tex = raster.texture(grid, repeat=True, mipmaps=True)
+            views = [PanelView(raster, panel, config, grid_tex) for panel in panels]
+            last: list[np.ndarray | None] = [None] * len(panels)
+            for t in range(max(p.frames for p in panels)):
+                for i, view in enumerate(views):
+                    if t < view.panel.frames:
+                        last[i] = view.render(t)
+                yield [frame for frame in last if frame is not None]
+        finally:
+            raster.delete()

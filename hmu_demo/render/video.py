@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,42 +26,84 @@ class VideoInfo:
     frames: int
 
 
+class Mp4Writer:
+    """An H.264 MP4 fed frame by frame; written next to its destination and renamed on ``close``,
+    so a failure (``abort``) never leaves a half-written video where a good one was.
+
+    Several writers can be fed from one frame loop (e.g. a composite and its two halves): each
+    runs its own ffmpeg process, so encoding overlaps with rendering and with the other writers.
+    """
+
+    def __init__(self, path: str | Path, fps: int = 20, crf: int = 21, preset: str = "veryfast") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self.fps, self.crf, self.preset = fps, crf, preset
+        self.frames = 0
+        self._writer = None
+
+    def send(self, frame: np.ndarray) -> None:
+        if self._writer is None:
+            import imageio_ffmpeg
+
+            height, width = frame.shape[:2]
+            self._writer = imageio_ffmpeg.write_frames(
+                str(self.tmp), (width, height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
+                quality=None, macro_block_size=16, ffmpeg_log_level="error",
+                output_params=["-crf", str(self.crf), "-preset", self.preset, "-movflags", "+faststart"],
+            )
+            self._writer.send(None)
+        self._writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish encoding and move the file into place."""
+        if self._writer is None:
+            raise ValueError("no frames to encode")
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+            self.tmp.replace(self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop encoding and remove the partial file (the destination is left as it was)."""
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
 def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int = 20, crf: int = 21,
               preset: str = "veryfast") -> int:
-    """Encode RGB uint8 frames (H, W, 3) to ``path``; returns the number of frames written.
+    """Encode RGB uint8 frames (H, W, 3) to ``path``; returns the number of frames written."""
+    return write_mp4s(((frame,) for frame in frames), [path], fps, crf, preset)
 
-    The file is written next to its destination and renamed at the end, so a failure never leaves
-    a half-written video where a good one was.
+
+def write_mp4s(frame_tuples: Iterable[Sequence[np.ndarray]], paths: Sequence[str | Path], fps: int = 20,
+               crf: int = 21, preset: str = "veryfast") -> int:
+    """Encode several videos from one frame loop: item ``i`` of each tuple goes to ``paths[i]``.
+
+    Returns the number of frames written to each; a video that fails never replaces its destination.
     """
-    import imageio_ffmpeg
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix or '.mp4'}")
-    writer = None
-    count = 0
+    writers = [Mp4Writer(p, fps, crf, preset) for p in paths]
     try:
-        for frame in frames:
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = imageio_ffmpeg.write_frames(
-                    str(tmp), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                    quality=None, macro_block_size=16, ffmpeg_log_level="error",
-                    output_params=["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"],
-                )
-                writer.send(None)
-            writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
+        count = 0
+        for frames in frame_tuples:
+            for writer, frame in zip(writers, frames, strict=True):
+                writer.send(frame)
             count += 1
-        if writer is None:
+        if count == 0:
             raise ValueError("no frames to encode")
-        writer.close()
-        writer = None
-        tmp.replace(path)
-    finally:
-        if writer is not None:
+        for writer in writers:
             writer.close()
-        if tmp.exists():
-            tmp.unlink()
+    finally:
+        for writer in writers:
+            writer.abort()
     return count
 
 

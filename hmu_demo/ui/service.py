@@ -82,7 +82,7 @@ class ServiceConfig:
     index: Path | None = None              # None: the code index shipped with the embedded bundle
     device: str | None = None              # None: CUDA when available, else CPU
     render: RenderConfig = field(default_factory=RenderConfig)
-    single_videos: bool = True             # compare also renders each motion alone (about 2/3 of its render time)
+    single_videos: bool = True             # compare also writes each motion alone (same render pass: encoding only)
     cache_size: int = 8                    # edits kept in the LRU
     steps: int = 10                        # MoMask masked-decoding iterations
     max_prompt_chars: int = MAX_PROMPT_CHARS
@@ -496,17 +496,20 @@ class StudioService:
         result.folder = folder
 
     def _render_compare(self, result: CompareResult, folder: Path) -> None:
-        from hmu_demo.render.api import render_side_by_side, render_video
+        from hmu_demo.render.api import render_comparison, render_side_by_side, render_video
 
-        config = self._render_config()
-        if result.original is not None:
-            result.side_by_side_video = render_side_by_side(
-                result.original.joints, result.unlearned.joints, folder / "side_by_side.mp4",
-                self._render_config(result.prompt), labels=LABELS)
-            if not self.config.single_videos:
-                return
-            result.original_video = render_video(result.original.joints, folder / "original.mp4", config)
-        result.unlearned_video = render_video(result.unlearned.joints, folder / "unlearned.mp4", config)
+        if result.original is None:
+            result.unlearned_video = render_video(result.unlearned.joints, folder / "unlearned.mp4",
+                                                  replace(self._render_config(), label=LABELS[1]))
+            return
+        config = self._render_config(result.prompt)
+        pair = (result.original.joints, result.unlearned.joints)
+        if not self.config.single_videos:
+            result.side_by_side_video = render_side_by_side(*pair, folder / "side_by_side.mp4", config, labels=LABELS)
+            return
+        (result.side_by_side_video, result.original_video,
+         result.unlearned_video) = render_comparison(*pair, folder / "side_by_side.mp4", folder / "original.mp4",
+                                                     folder / "unlearned.mp4", config, labels=LABELS)
 
     def generate(self, prompt: str, backbone: str = "momask", seed: int = 0, seconds: float | None = None,
                  method: str | None = None, concept: Concept | str = "violence",
