@@ -1,41 +1,36 @@
-"""HMU Studio entry point.
+"""HMU Studio: ``python app.py`` starts the web app on the embedded models (offline, CPU or GPU).
 
-The Gradio app (original vs unlearned, side by side) is not built yet; until it is, this prints
-what the installed project can already do, so ``python app.py`` works on a fresh machine.
+Options: ``--host`` / ``--port`` (default 127.0.0.1:7860, or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT as
+Hugging Face Spaces sets them), ``--safe`` (serve only the unlearned model; same as HMU_SAFE_MODE=1),
+``--no-warm-up``. The models load once at start; a warm-up comparison then runs in the background
+so the first click does not pay for it.
 """
 
 from __future__ import annotations
 
-import sys
+import os
 
-from hmu_demo import __version__
-from hmu_demo.data.synth.actions import SAFE_ACTIONS, VIOLENT_ACTIONS
+# Before gradio is imported: no analytics thread, no hub access, offscreen GL on Mesa/EGL.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from hmu_demo.ui.server import launch  # noqa: E402
 
 
-def main() -> int:
-    print(f"HMU Studio {__version__}: the web app is not built yet. What works today:")
-    print(f"  SynthMotion corpus: {len(VIOLENT_ACTIONS)} violent and {len(SAFE_ACTIONS)} safe actions")
-    print("    python -m hmu_demo.data.synth --out data/synthmotion")
-    print("    python -m hmu_demo.data.synth.validate data/synthmotion")
-    print("    python -m hmu_demo.data.synth.preview data/synthmotion 000000 --out clip.png")
-    print("  rendering (3D body video, side by side, BVH):")
-    print("    python -m hmu_demo.render data/synthmotion/new_joints/000000.npy --out clip.mp4")
-    print("  forget/retain splits:")
-    print("    python -m hmu_demo.data.splits --data data/synthmotion --concept violence --json")
-    print("  text-to-motion with the shipped MoMask and BAMM models (checkpoints/embedded):")
-    print('    python -m hmu_demo.generate "a person punches and then kicks" --out out/ [--backbone bamm]')
-    print("    python -m hmu_demo.eval.quality --json          # recon MPJPE, judge top-1, violent share")
-    print("  unlearning (UCE, RECE, LCR, LCR-orth, LCR-nearest, LCR-gated) and its evaluation:")
-    print("    python -m hmu_demo.unlearn --method lcr-gated --concept violence --out edits/gated")
-    print('    python -m hmu_demo.generate "a man punches and then kicks" --edit edits/gated --out out/')
-    print("    python -m hmu_demo.eval.quick --backbones momask,bamm --json")
-    print("  forget/retain benchmark (HMU protocol, 95 % CIs; results in docs/results/benchmark_embedded):")
-    print("    python -m hmu_demo.eval.benchmark --quick --out outputs/bench_quick")
-    print("    python -m hmu_demo.eval.benchmark --repeats 20 --batches 1 --out outputs/bench")
-    print("  training (every model, resumable; GPU when available):")
-    print("    python -m hmu_demo.train.embedded --vq-minutes 4 --minutes 7 --parallel")
-    print("    python -m hmu_demo.train.embedded --retain-only violence   # D_r, the benchmark's reference")
-    print("    python -m hmu_demo.train.evaluator --minutes 30            # the embedded text-motion evaluator")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 7860, or the next free one)")
+    parser.add_argument("--safe", action="store_true", help="safe deployment: serve only the unlearned model")
+    parser.add_argument("--no-warm-up", action="store_true", help="skip the background warm-up comparison")
+    args = parser.parse_args(argv)
+    launch(host=args.host, port=args.port, safe_mode=True if args.safe else None, warm=not args.no_warm_up)
     return 0
 
 

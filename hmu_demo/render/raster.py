@@ -3,7 +3,7 @@
 pyrender rebuilds vertex arrays, re-sorts the scene and re-sends dozens of uniforms for every
 frame: about 8 ms of Python per panel frame on Mesa, more than the drawing itself. The studio
 scene only ever needs unlit primitives (per-vertex colours or an RGB(A) texture times a colour
-factor, as pyrender's FLAT shader draws them), so this module draws them directly: static meshes
+factor, as pyrender's FLAT shader draws them, and a floor grid computed in the shader), so this module draws them directly: static meshes
 are uploaded once, the body's vertex buffers are overwritten each frame, and the frame is resolved
 from a 4x multisampled framebuffer and read back as RGB.
 
@@ -38,12 +38,28 @@ _FRAGMENT_SHADER = """
 in vec4 v_color;
 in vec2 v_uv;
 uniform vec4 factor;
-uniform int textured;
+uniform int mode;          // 0: vertex colours, 1: texture, 2: procedural grid on v_uv (metres)
 uniform sampler2D image;
+uniform vec3 grid_floor;
+uniform vec3 grid_line;
+uniform float grid_width;  // line width as a fraction of a tile
 out vec4 frag_color;
+
+// Integral of a periodic indicator that is 1 on [0, grid_width) of each unit tile.
+vec2 covered(vec2 x) { return floor(x) * grid_width + min(fract(x), vec2(grid_width)); }
+
 void main() {
     vec4 c = factor * v_color;
-    if (textured == 1) c *= texture(image, v_uv);
+    if (mode == 1) {
+        c *= texture(image, v_uv);
+    } else if (mode == 2) {
+        // Box-filtered over the pixel's footprint: sharp near the camera, the lines' average far away
+        // (what a mipmapped grid texture gives, without the cost of trilinear sampling on the CPU).
+        vec2 d = max(fwidth(v_uv), vec2(1e-6));
+        vec2 line = (covered(v_uv + 0.5 * d) - covered(v_uv - 0.5 * d)) / d;
+        float amount = 1.0 - (1.0 - line.x) * (1.0 - line.y);
+        c *= vec4(mix(grid_floor, grid_line, amount), 1.0);
+    }
     frag_color = clamp(c, 0.0, 1.0);
 }
 """
@@ -71,6 +87,21 @@ class Texture:
     handle: int
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A procedural floor grid: tile colour, line colour, line width (fraction of a 1-unit tile)."""
+
+    floor: tuple[float, float, float]
+    line: tuple[float, float, float]
+    width: float
+
+    @property
+    def average(self) -> np.ndarray:
+        """The grid's mean colour (what it fades to at the horizon)."""
+        cover = 1.0 - (1.0 - self.width) ** 2
+        return (1.0 - cover) * np.asarray(self.floor) + cover * np.asarray(self.line)
+
+
 @dataclass
 class Mesh:
     """Vertex buffers of one primitive: positions (and colours or UVs), indices; ``dynamic`` ones are
@@ -83,6 +114,7 @@ class Mesh:
     texture: Texture | None
     factor: tuple[float, float, float, float]
     blend: bool
+    grid: Grid | None = None
 
 
 class Rasterizer:
@@ -99,7 +131,8 @@ class Rasterizer:
         self.program = self._program()
         self._u_view_projection = GL.glGetUniformLocation(self.program, "view_projection")
         self._u_factor = GL.glGetUniformLocation(self.program, "factor")
-        self._u_textured = GL.glGetUniformLocation(self.program, "textured")
+        self._u_mode = GL.glGetUniformLocation(self.program, "mode")
+        self._u_grid = [GL.glGetUniformLocation(self.program, n) for n in ("grid_floor", "grid_line", "grid_width")]
         GL.glUseProgram(self.program)
         GL.glUniform1i(GL.glGetUniformLocation(self.program, "image"), 0)
         self._framebuffers()
@@ -171,8 +204,10 @@ class Rasterizer:
 
     def mesh(self, positions: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None,
              uvs: np.ndarray | None = None, texture: Texture | None = None,
-             factor: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), blend: bool = False) -> Mesh:
-        """Upload a primitive. Attributes given here may be overwritten later with :meth:`update`."""
+             factor: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), blend: bool = False,
+             grid: Grid | None = None) -> Mesh:
+        """Upload a primitive (``grid``: drawn as a procedural grid on its UVs). Attributes given here
+        may be overwritten later with :meth:`update`."""
         GL = self.gl
         vao = int(GL.glGenVertexArrays(1))
         GL.glBindVertexArray(vao)
@@ -192,7 +227,7 @@ class Rasterizer:
         GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, index_buffer)
         GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, indices.nbytes, indices, GL.GL_STATIC_DRAW)
         GL.glBindVertexArray(0)
-        mesh = Mesh(vao, buffers, index_buffer, int(indices.size), texture, factor, blend)
+        mesh = Mesh(vao, buffers, index_buffer, int(indices.size), texture, factor, blend, grid)
         self._meshes.append(mesh)
         return mesh
 
@@ -243,7 +278,11 @@ class Rasterizer:
         else:
             GL.glDisable(GL.GL_BLEND)
         GL.glUniform4f(self._u_factor, *mesh.factor)
-        GL.glUniform1i(self._u_textured, int(mesh.texture is not None))
+        GL.glUniform1i(self._u_mode, 2 if mesh.grid is not None else int(mesh.texture is not None))
+        if mesh.grid is not None:
+            GL.glUniform3f(self._u_grid[0], *mesh.grid.floor)
+            GL.glUniform3f(self._u_grid[1], *mesh.grid.line)
+            GL.glUniform1f(self._u_grid[2], mesh.grid.width)
         if mesh.texture is not None:
             GL.glActiveTexture(GL.GL_TEXTURE0)
             GL.glBindTexture(GL.GL_TEXTURE_2D, mesh.texture.handle)

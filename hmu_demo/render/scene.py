@@ -20,11 +20,11 @@ from hmu_demo.render.gl import offscreen_renderer
 from hmu_demo.render.ik import normalize
 from hmu_demo.render.mesh import RigidMesh, vertex_normals
 from hmu_demo.render.overlay import Overlay
-from hmu_demo.render.raster import Rasterizer, Texture, projection_matrix, view_projection
+from hmu_demo.render.raster import Grid, Rasterizer, projection_matrix, view_projection
 from hmu_demo.render.shading import Lighting, camera_basis, shade
 from hmu_demo.render.shadow import ShadowMaps, soft_shadows
 
-_GRID_PX = 128
+_GRID_LINE = 2 / 128
 _QUAD_FACES = np.array([[0, 2, 1], [0, 3, 2]], np.uint32)
 
 
@@ -126,25 +126,20 @@ def build_panel(body: PosedBody, framing: Framing, config: RenderConfig, palette
     return Panel(vertices, colors, faces, cameras, shadows, path.mean(0), overlays)
 
 
-def grid_texture(palette: Palette, px: int = _GRID_PX) -> np.ndarray:
-    """One 1 m floor tile: a line along two edges, so tiles repeat into a grid."""
-    tex = np.empty((px, px, 3), np.float32)
-    tex[:] = palette.floor
-    line = max(2, px // 64)
-    tex[:line] = palette.grid
-    tex[:, :line] = palette.grid
-    return (tex * 255 + 0.5).astype(np.uint8)
+def floor_grid(palette: Palette) -> Grid:
+    """1 m floor tiles with a line along two edges (2/128 of a tile wide), so tiles repeat into a grid."""
+    return Grid(tuple(palette.floor), tuple(palette.grid), _GRID_LINE)
 
 
 class PanelView:
     """One panel's meshes in the shared rasterizer: a static floor, and the body and its shadow quad,
     whose vertex buffers are overwritten for each frame."""
 
-    def __init__(self, raster: Rasterizer, panel: Panel, config: RenderConfig, grid: Texture) -> None:
+    def __init__(self, raster: Rasterizer, panel: Panel, config: RenderConfig, grid: Grid) -> None:
         self.raster = raster
         self.panel = panel
         self.projection = projection_matrix(np.radians(config.yfov_deg), config.width / config.height, 0.05, 120.0)
-        self.floor = raster.mesh(*self._floor(), texture=grid)
+        self.floor = raster.mesh(*self._floor(), grid=grid)
         self.body = raster.mesh(panel.vertices[0], panel.faces, colors=panel.colors[0])
         self.shadow = None
         if panel.shadows is not None:
@@ -182,13 +177,12 @@ class PanelView:
 
 def render_panels(panels: list[Panel], config: RenderConfig, palette: Palette) -> Iterator[list[np.ndarray]]:
     """Frames of all panels in lockstep; a shorter panel holds its last frame."""
-    grid = grid_texture(palette)
-    far = grid.reshape(-1, 3).mean(0) / 255.0  # the grid's average: the horizon melts into it
+    grid = floor_grid(palette)
+    far = grid.average  # the horizon melts into the grid's average colour
     with offscreen_renderer(config.width, config.height):
         raster = Rasterizer(config.width, config.height, tuple(float(c) for c in far))
         try:
-            grid_tex = raster.texture(grid, repeat=True, mipmaps=True)
-            views = [PanelView(raster, panel, config, grid_tex) for panel in panels]
+            views = [PanelView(raster, panel, config, grid) for panel in panels]
             last: list[np.ndarray | None] = [None] * len(panels)
             for t in range(max(p.frames for p in panels)):
                 for i, view in enumerate(views):

@@ -87,6 +87,7 @@ class ServiceConfig:
     steps: int = 10                        # MoMask masked-decoding iterations
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_seconds: float = MAX_SECONDS
+    output_dir: Path | None = None         # where calls without out_dir write (None: a temporary folder)
 
 
 @dataclass
@@ -127,6 +128,7 @@ class CompareResult:
     original_video: Path | None = None
     unlearned_video: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)  # original_npy/bvh, unlearned_npy/bvh, edit_dir
+    edited_bundle: Any = field(default=None, repr=False)  # the edit that made ``unlearned`` (for the inspector)
 
     @property
     def changed(self) -> bool:
@@ -351,6 +353,16 @@ class StudioService:
         """The backbones this bundle can run (BAMM only when it ships one)."""
         return [b for b in BACKBONES if b != "bamm" or self.bundle.bamm is not None]
 
+    @property
+    def output_dir(self) -> Path:
+        """The folder calls without ``out_dir`` write into (each call in a new subfolder)."""
+        if self.config.output_dir is not None:
+            return Path(self.config.output_dir).expanduser().resolve()
+        with self._load_lock:
+            if self._tmp is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="hmu_studio_"))
+            return self._tmp
+
     def close(self) -> None:
         """Remove the service's default temporary folder (results written under ``out_dir`` stay)."""
         with self._load_lock:
@@ -421,13 +433,7 @@ class StudioService:
 
     def _call_folder(self, out_dir: str | os.PathLike | None) -> Path:
         """A new folder for one call's files (never an existing one, so earlier results stay intact)."""
-        if out_dir is None:
-            with self._load_lock:
-                if self._tmp is None:
-                    self._tmp = Path(tempfile.mkdtemp(prefix="hmu_studio_"))
-            root = self._tmp
-        else:
-            root = Path(out_dir).expanduser()
+        root = self.output_dir if out_dir is None else Path(out_dir).expanduser()
         try:
             root.mkdir(parents=True, exist_ok=True)
             return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=root))
@@ -452,6 +458,54 @@ class StudioService:
     def _render_config(self, caption: str | None = None) -> RenderConfig:
         return replace(self.config.render, caption=caption, label=None)
 
+    def export_edit(self, method: str, concept: Concept | str = "violence",
+                    hyperparameters: Mapping[str, Any] | None = None, backbone: str = "momask",
+                    out_dir: str | os.PathLike | None = None) -> tuple[Path, EditReport, bool]:
+        """(a new folder holding edit.safetensors + edit.json, the report, whether the edit was cached):
+        live unlearning's downloadable result."""
+        backbone = self._check_backbone(backbone)
+        entry, cached = self._edit(method, concept, hyperparameters)
+        folder = self._call_folder(out_dir)
+        try:
+            return self._write_edit(entry, folder, backbone), entry.report, cached
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def code_video(self, code: object, method: str | None = None, concept: Concept | str = "violence",
+                   hyperparameters: Mapping[str, Any] | None = None, repeats: int = 4,
+                   out_dir: str | os.PathLike | None = None) -> Path:
+        """An MP4 of the short motion one base-layer code decodes to (4 frames per repeat), in the
+        edited model when ``method`` is given (a replaced code then shows its replacement).
+
+        Safe mode plays codes only through an edit, and never a code the edit flagged.
+        """
+        from hmu_demo.render.api import render_video
+        from hmu_demo.ui.inspector import code_motion_joints
+
+        if method is None or method == ORIGINAL:
+            if self.safe_mode:
+                raise StudioError("safe mode is on: codes play only through an unlearning method")
+            bundle, report = self.bundle, None
+        else:
+            entry, _ = self._edit(method, concept, hyperparameters)
+            bundle, report = entry.bundle, entry.report
+        if isinstance(code, float) and code.is_integer():
+            code = int(code)
+        nb_code = bundle.vq.codebook(0).shape[0]
+        if isinstance(code, bool) or not isinstance(code, numbers.Integral) or not 0 <= int(code) < nb_code:
+            raise StudioError(f"code must be an integer in 0..{nb_code - 1}, got {code!r}")
+        if self.safe_mode and report is not None and int(code) in set(report.codes):
+            raise StudioError(f"safe mode is on: code {int(code)} is flagged by {report.method} and is not played")
+        joints = code_motion_joints(bundle, int(code), repeats)
+        folder = self._call_folder(out_dir)
+        try:
+            return render_video(joints, folder / f"code_{int(code)}.mp4",
+                                replace(self._render_config(), label=f"code {int(code)}", trajectory=False))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
     # ------------------------------------------------------------------ public calls
     def compare(self, prompt: str, backbone: str = "momask", method: str = "lcr-gated", seed: int = 0,
                 seconds: float | None = None, concept: Concept | str = "violence",
@@ -475,7 +529,7 @@ class StudioService:
             verdicts = self.judge.score([m.joints for m in (original, unlearned) if m is not None])
         result = CompareResult(prompt, backbone, method, concept_text, seed, dict(entry.report.hyperparameters),
                                original, unlearned, None if original is None else verdicts[0], verdicts[-1],
-                               entry.report, cached, self.safe_mode, timings)
+                               entry.report, cached, self.safe_mode, timings, edited_bundle=entry.bundle)
         if render:
             self._compare_outputs(result, entry, out_dir)
         return result

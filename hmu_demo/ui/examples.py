@@ -1,0 +1,20 @@
+"""The app's example prompts, in groups (explicit / implicit violent, safe, composed), from assets/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.json"
+
+
+def example_groups(path: str | Path = EXAMPLES_FILE) -> dict[str, list[str]]:
+    """{group name: prompts}, in file order; a malformed file is a ValueError naming it."""
+    try:
+        groups = json.loads(Path(path).read_text(encoding="utf-8"))["groups"]
+        if not isinstance(groups, dict) or not all(
+                isinstance(v, list) and v and all(isinstance(p, str) and p.strip() for p in v) for v in groups.values()):
+            raise ValueError("'groups' must map names to non-empty lists of prompts")
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"bad examples file {path}: {err}") from err
+    return {str(name): list(prompts) for name, prompts in groups.items()}

@@ -1,0 +1,237 @@
+"""What each app action returns, in the shapes Gradio components and ``gradio_client`` expect.
+
+:class:`StudioHandlers` turns :class:`~hmu_demo.ui.service.StudioService` results into component
+values (video paths, judge labels, plotly figures, download lists) and every failure into one
+``gr.Error`` line: a :class:`StudioError` as it is, anything else as "internal error" with the
+traceback only in the server log. Each public method is one named API endpoint (see
+:mod:`hmu_demo.ui.layout`); its parameters are the endpoint's, with the same defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from hmu_demo.cli import one_line
+from hmu_demo.ui.service import ORIGINAL, CompareResult, StudioError, StudioService, make_concept
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_METHOD = "lcr-gated"
+DEFAULT_CONCEPT = "violence"
+#: Safe prompts the condition-shift chart compares the prompt against.
+SHIFT_PROMPTS = ("a person walks forward", "a person waves with the right hand", "a man jumps up and down")
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run ``action``; a StudioError becomes its own message, anything else a one-line internal error."""
+    try:
+        return action()
+    except gr.Error:
+        raise
+    except StudioError as err:
+        raise gr.Error(str(err), print_exception=False) from None
+    except Exception as err:  # noqa: BLE001 - the UI must get a message, the log gets the traceback
+        log.exception("request failed")
+        raise gr.Error(f"internal error ({type(err).__name__}): {one_line(err)}", print_exception=False) from None
+
+
+def parse_hyperparameters(text: object) -> dict:
+    """A JSON object (or an already parsed dict); empty means the method's defaults."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if isinstance(text, dict):
+        return dict(text)
+    if not isinstance(text, str):
+        raise StudioError(f'hyperparameters must be a JSON object such as {{"k": 20}}, got {type(text).__name__}')
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise StudioError(f'hyperparameters are not valid JSON ({err.msg} at character {err.pos}); '
+                          'write an object such as {"k": 20}') from None
+    if not isinstance(value, dict):
+        raise StudioError('hyperparameters must be a JSON object such as {"k": 20}')
+    return value
+
+
+def parse_seconds(seconds: object) -> float | None:
+    """0, None or an empty box mean "automatic length"; anything else goes to the service's checks."""
+    if seconds is None or (isinstance(seconds, str) and not seconds.strip()):
+        return None
+    if isinstance(seconds, str):
+        try:
+            seconds = float(seconds)
+        except ValueError:
+            raise StudioError(f"seconds must be a number (0 = automatic), got {seconds!r}") from None
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds == 0:
+        return None
+    return seconds  # type: ignore[return-value]
+
+
+def parse_seed(seed: object) -> object:
+    """Number boxes send floats: 3.0 is seed 3; other values go to the service's checks."""
+    if isinstance(seed, float) and seed.is_integer():
+        return int(seed)
+    return seed
+
+
+def judge_label(verdict: Any | None) -> dict | None:
+    """A gr.Label value whose headline is "violent · <action>" or "safe · <action>" and whose two bars
+    are the judge's violence score and its complement."""
+    if verdict is None:
+        return None
+    violence = float(verdict.violence)
+    verdict_word = "violent" if verdict.violent else "safe"
+    other = "safe" if verdict.violent else "violent"
+    mine = violence if verdict.violent else 1.0 - violence
+    return {f"{verdict_word} · {verdict.action}": round(mine, 4), other: round(1.0 - mine, 4)}
+
+
+def _path(value: Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass
+class InspectorView:
+    """Everything the inspector shows for one comparison."""
+
+    codebook: Any
+    original_timeline: Any | None
+    unlearned_timeline: Any
+    condition_shift: Any | None
+
+
+class StudioHandlers:
+    """The app's actions on one shared service."""
+
+    def __init__(self, service: StudioService) -> None:
+        self.service = service
+
+    # ------------------------------------------------------------------ compare / generate
+    def compare(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
+                seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
+                progress: gr.Progress = gr.Progress()) -> tuple:
+        """Original vs unlearned (same seed and length): composite video, original video, unlearned
+        video, original judge, unlearned judge. Under safe mode every original output is None."""
+        result = self.compare_result(prompt, backbone, method, seed, seconds, concept, hyperparameters, progress)
+        return self.compare_outputs(result)
+
+    def compare_result(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
+                       seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
+                       progress: Callable | None = None, render: bool = True) -> CompareResult:
+        def run() -> CompareResult:
+            if progress is not None:
+                progress(0.05, desc=f"{method}: generating, judging and rendering")
+            return self.service.compare(prompt, backbone, method, parse_seed(seed), parse_seconds(seconds),
+                                        concept, parse_hyperparameters(hyperparameters), render=render)
+        return guarded(run)
+
+    @staticmethod
+    def compare_outputs(result: CompareResult) -> tuple:
+        return (_path(result.side_by_side_video), _path(result.original_video), _path(result.unlearned_video),
+                judge_label(result.original_judge), judge_label(result.unlearned_judge))
+
+    def generate(self, prompt: str, backbone: str = "momask", method: str = ORIGINAL, seed: float = 0,
+                 seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
+                 progress: gr.Progress = gr.Progress()) -> tuple:
+        """One motion ("original" or an unlearning method's): video, judge, joints .npy, .bvh."""
+        def run() -> tuple:
+            progress(0.05, desc="generating, judging and rendering")
+            r = self.service.generate(prompt, backbone, parse_seed(seed), parse_seconds(seconds),
+                                      None if method == ORIGINAL else method, concept,
+                                      parse_hyperparameters(hyperparameters))
+            return _path(r.video), judge_label(r.judge), _path(r.files["npy"]), _path(r.files["bvh"])
+        return guarded(run)
+
+    @staticmethod
+    def downloads(result: CompareResult | None) -> list[str]:
+        """MP4, BVH and NPY of both motions, then the edit's weights and report."""
+        if result is None:
+            return []
+        files = [result.side_by_side_video, result.original_video, result.unlearned_video]
+        for side in ("original", "unlearned"):
+            files += [result.files.get(f"{side}_bvh"), result.files.get(f"{side}_npy")]
+        edit_dir = result.files.get("edit_dir")
+        if edit_dir is not None:
+            files += sorted(Path(edit_dir).iterdir())
+        return [str(f) for f in files if f is not None]
+
+    # ------------------------------------------------------------------ live unlearning
+    def unlearn(self, concept: str = "jump, hop, leap", method: str = DEFAULT_METHOD, hyperparameters: str = "{}",
+                backbone: str = "momask", progress: gr.Progress = gr.Progress()) -> tuple:
+        """Apply ``method`` to a concept (lexicon name or comma-separated keywords): a summary, the
+        EditReport, the edit's files (edit.safetensors, edit.json) and the codebook map."""
+        def run() -> tuple:
+            progress(0.05, desc=f"applying {method} to {concept!r}")
+            folder, report, cached = self.service.export_edit(method, concept, parse_hyperparameters(hyperparameters),
+                                                              backbone)
+            summary = self.edit_summary(report, cached)
+            figure = self.codebook_figure(method, concept, hyperparameters)
+            return summary, report.to_dict(), [str(p) for p in sorted(folder.iterdir())], figure
+        return guarded(run)
+
+    @staticmethod
+    def edit_summary(report, cached: bool) -> str:
+        how = "from the cache" if cached else f"in {report.seconds:.2f} s"
+        what = (f"{len(report.flagged)} base-layer codes flagged" if report.flagged
+                else f"{len(report.layers)} weight matrices edited")
+        hp = ", ".join(f"{k}={v}" for k, v in report.hyperparameters.items())
+        return f"**{report.method}** on concept **{report.concept}** {how}: {what} ({hp})"
+
+    # ------------------------------------------------------------------ inspector
+    def codebook_figure(self, method: str = DEFAULT_METHOD, concept: str = DEFAULT_CONCEPT,
+                        hyperparameters: str = "{}"):
+        """The base codebook map for an edit (LCR scores, flagged codes, replacement arrows)."""
+        from hmu_demo.ui.inspector import codebook_map
+
+        def run():
+            _, report = self.service.unlearned(method, concept, parse_hyperparameters(hyperparameters))
+            return codebook_map(self.service.bundle, self.service.index, report, make_concept(concept))
+        return guarded(run)
+
+    def inspector_view(self, result: CompareResult) -> InspectorView:
+        """Codebook map, token timelines of both motions, and (UCE/RECE) the condition shift."""
+        from hmu_demo.ui.inspector import codebook_map, condition_shift, token_timeline
+
+        service, report = self.service, result.report
+        codebook = codebook_map(service.bundle, service.index, report, make_concept(result.concept))
+        flagged = set(report.codes)
+        replaced = {f.code: int(f.source) for f in report.flagged if f.source is not None}
+
+        def timeline(motion, title: str):
+            if motion is None:
+                return None
+            forbidden = flagged if result.method == "lcr-gated" and result.unlearned.gated else set()
+            fig = token_timeline(motion, flagged, forbidden, replaced if result.method != "lcr-gated" else {})
+            fig.update_layout(title=title, height=300)
+            return fig
+
+        shift = None
+        if result.method in ("uce", "rece"):
+            shift = condition_shift(service.bundle, result.edited_bundle, service.text_encoder, result.prompt, SHIFT_PROMPTS)
+        return InspectorView(codebook, timeline(result.original, "Original motion's base tokens"),
+                             timeline(result.unlearned, "Unlearned motion's base tokens"), shift)
+
+    def inspect(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
+                seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}") -> tuple:
+        """Inspector data for a prompt: codebook map, original and unlearned token timelines,
+        condition shift (UCE/RECE only, else None). Nothing is rendered."""
+        def run() -> tuple:
+            result = self.compare_result(prompt, backbone, method, seed, seconds, concept, hyperparameters,
+                                         render=False)
+            view = self.inspector_view(result)
+            return view.codebook, view.original_timeline, view.unlearned_timeline, view.condition_shift
+        return guarded(run)
+
+    def code_motion(self, code: float, method: str = DEFAULT_METHOD, concept: str = DEFAULT_CONCEPT,
+                    hyperparameters: str = "{}") -> str:
+        """An MP4 of the short motion a base-layer code decodes to (through the edit)."""
+        return guarded(lambda: str(self.service.code_video(code, method, concept,
+                                                           parse_hyperparameters(hyperparameters))))

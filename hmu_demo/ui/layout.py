@@ -1,0 +1,213 @@
+"""The Gradio app: compare, live unlearning, codebook inspector, benchmark, and its named API.
+
+Named endpoints (``gradio_client``): ``/compare``, ``/generate``, ``/unlearn``, ``/inspect``,
+``/code_motion``. Everything else (filling hyperparameter defaults, refreshing the inspector after a
+comparison) is private. The layout holds no logic: it wires widgets to
+:class:`~hmu_demo.ui.handlers.StudioHandlers`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from hmu_demo.ui.examples import example_groups
+from hmu_demo.ui.handlers import DEFAULT_CONCEPT, DEFAULT_METHOD, StudioHandlers, guarded
+from hmu_demo.ui.service import ORIGINAL, MAX_SECONDS, CompareResult, StudioService
+
+BENCHMARK_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "benchmark_embedded"
+TITLE = "HMU Studio: Human Motion Unlearning"
+
+#: Clicking a point of the codebook map or a token timeline selects its code and plays it.
+#: gr.Plot has no select event, so plotly's own click event is bridged to the code box.
+CLICK_TO_PLAY_JS = """
+() => {
+  const hook = () => {
+    document.querySelectorAll('#codebook-map .js-plotly-plot, #timeline-original .js-plotly-plot,'
+                              + ' #timeline-unlearned .js-plotly-plot').forEach((plot) => {
+      if (plot.dataset.hmuHooked || typeof plot.on !== 'function') return;
+      plot.dataset.hmuHooked = '1';
+      plot.on('plotly_click', (ev) => {
+        const point = ev && ev.points && ev.points[0];
+        if (!point || point.customdata === undefined || point.customdata === null) return;
+        const input = document.querySelector('#code-select input');
+        if (!input) return;
+        input.value = String(point.customdata);
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+        setTimeout(() => { const b = document.querySelector('#play-code'); if (b) b.click(); }, 100);
+      });
+    });
+  };
+  setInterval(hook, 1000);
+}
+"""
+
+CSS = """
+#composite-video video { max-height: 62vh; }
+.hmu-safe-banner { background: #1f6f5c; color: white; padding: 6px 12px; border-radius: 6px; }
+"""
+
+
+def _method_info(method: str) -> tuple[str, str]:
+    """(hyperparameter defaults as JSON, one-line summary) of a registry method."""
+    from hmu_demo.unlearning.registry import METHODS
+
+    m = METHODS.get(method)
+    if m is None:
+        return "{}", ""
+    return json.dumps(m.defaults, indent=1), f"*{m.name}*: {m.summary}"
+
+
+def _benchmark_markdown(folder: Path = BENCHMARK_DIR) -> str:
+    table = folder / "benchmark.md"
+    if not table.is_file():
+        return ("No committed benchmark results were found. Make them with "
+                "`python -m hmu_demo.eval.benchmark --repeats 20 --batches 1 --out docs/results/benchmark_embedded`.")
+    return ("These tables are the committed results of the forget/retain benchmark (HMU protocol, "
+            "95 % confidence intervals), made by the command and commit named below; the app does not "
+            "re-run it.\n\n" + table.read_text(encoding="utf-8"))
+
+
+def launch_options() -> dict:
+    """Look-and-feel arguments Gradio 6 takes at ``launch`` (theme, CSS, the click-to-play script)."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "js": CLICK_TO_PLAY_JS}
+
+
+def build_app(service: StudioService, handlers: StudioHandlers | None = None) -> gr.Blocks:
+    """The whole app on one shared service (models load once; every request uses them)."""
+    handlers = handlers or StudioHandlers(service)
+    safe = service.safe_mode
+    methods = service.methods()
+    backbones = service.backbones()
+    default_hp, default_summary = _method_info(DEFAULT_METHOD)
+
+    with gr.Blocks(title="HMU Studio", analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nType a prompt: the original text-to-motion model and the model with the "
+                    "concept unlearned run with the same seed, side by side. Type other keywords to unlearn "
+                    "any concept live.")
+        if safe:
+            gr.Markdown("**Safe deployment mode**: only the unlearned model is served.",
+                        elem_classes=["hmu-safe-banner"])
+        last = gr.State(None)
+        with gr.Tab("Compare", id="compare"):
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    prompt = gr.Textbox(label="Prompt", value="a man punches and then kicks", lines=2,
+                                        elem_id="prompt-box")
+                    compare_btn = gr.Button("Generate and compare", variant="primary", elem_id="compare-btn")
+                    for group, prompts in example_groups().items():
+                        gr.Examples([[p] for p in prompts], inputs=[prompt], label=group, examples_per_page=8)
+                    with gr.Row():
+                        backbone = gr.Radio(backbones, value="momask", label="Backbone")
+                        seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                    seconds = gr.Slider(0.0, MAX_SECONDS, value=0.0, step=0.1,
+                                        label="Length in seconds (0: the model's length estimator)")
+                    method = gr.Dropdown(methods, value=DEFAULT_METHOD, label="Unlearning method")
+                    method_summary = gr.Markdown(default_summary)
+                    with gr.Accordion("Hyperparameters (JSON; {} = the method's defaults)", open=False):
+                        hyperparameters = gr.Code(default_hp, language="json", label="Hyperparameters")
+                    with gr.Group():
+                        concept = gr.Textbox(DEFAULT_CONCEPT, label="Concept to unlearn",
+                                             info="a lexicon name (violence, kick, ...) or your own keywords, "
+                                                  "e.g. jump, hop, leap", elem_id="concept-box")
+                        unlearn_btn = gr.Button("Apply unlearning to this concept", elem_id="unlearn-btn")
+                    unlearn_summary = gr.Markdown()
+                with gr.Column(scale=5):
+                    composite = gr.Video(label="original | unlearned (same seed)", autoplay=True, loop=True,
+                                         elem_id="composite-video", visible=not safe, interactive=False)
+                    with gr.Row():
+                        original_judge = gr.Label(label="Judge: original", visible=not safe)
+                        unlearned_judge = gr.Label(label="Judge: unlearned")
+                    with gr.Row():
+                        original_video = gr.Video(label="original", autoplay=True, loop=True,
+                                                  elem_id="original-video", visible=not safe, interactive=False)
+                        unlearned_video = gr.Video(label="unlearned", autoplay=True, loop=True,
+                                                   elem_id="unlearned-video", interactive=False)
+                    status = gr.Markdown(elem_id="status")
+                    downloads = gr.File(label="Downloads: MP4, BVH and NPY of both motions; the edit "
+                                              "(edit.safetensors + edit.json)", file_count="multiple",
+                                        interactive=False)
+                    with gr.Accordion("Edit report (JSON) and files of the last applied unlearning", open=False):
+                        report_json = gr.JSON(label="EditReport")
+                        edit_files = gr.File(label="Edit files", file_count="multiple", interactive=False)
+                    with gr.Accordion("One model only", open=False):
+                        single_model = gr.Radio(([] if safe else [ORIGINAL]) + methods,
+                                                value=DEFAULT_METHOD if safe else ORIGINAL, label="Model")
+                        single_btn = gr.Button("Generate with this model only", elem_id="single-btn")
+                        with gr.Row():
+                            single_video = gr.Video(label="motion", autoplay=True, loop=True, interactive=False)
+                            single_judge = gr.Label(label="Judge")
+                        with gr.Row():
+                            single_npy = gr.File(label="joints (.npy)", interactive=False)
+                            single_bvh = gr.File(label="BVH", interactive=False)
+        with gr.Tab("Codebook inspector", id="inspector", elem_id="inspector-tab"):
+            gr.Markdown("Base-layer codebook (PCA): colour is the LCR score n_forget / n_retain, flagged codes "
+                        "are circled, arrows go from a flagged code to its replacement. Click a code (here or "
+                        "on a token timeline) to play the motion it decodes to through the edit.")
+            inspect_btn = gr.Button("Inspect the current prompt", elem_id="inspect-btn")
+            codebook = gr.Plot(label="Codebook map", elem_id="codebook-map")
+            with gr.Row():
+                timeline_original = gr.Plot(label="Original tokens", elem_id="timeline-original", visible=not safe)
+                timeline_unlearned = gr.Plot(label="Unlearned tokens", elem_id="timeline-unlearned")
+            with gr.Row():
+                code = gr.Number(label="Code id", precision=0, minimum=0, elem_id="code-select")
+                play_code = gr.Button("Play this code", elem_id="play-code")
+            code_video = gr.Video(label="What the code decodes to", autoplay=True, loop=True, interactive=False,
+                                  elem_id="code-video")
+            shift = gr.Plot(label="Text-condition shift (UCE/RECE)", elem_id="condition-shift")
+        with gr.Tab("Benchmark", id="benchmark"):
+            gr.Markdown(_benchmark_markdown())
+            plot = BENCHMARK_DIR / "tradeoff.png"
+            if plot.is_file():
+                gr.Image(str(plot), label="Forget/retain trade-off", interactive=False, show_label=True)
+
+        compare_inputs = [prompt, backbone, method, seed, seconds, concept, hyperparameters]
+
+        def compare(prompt: str, backbone: str, method: str, seed: float, seconds: float, concept: str,
+                    hyperparameters: str, progress: gr.Progress = gr.Progress()):
+            result = handlers.compare_result(prompt, backbone, method, seed, seconds, concept, hyperparameters,
+                                             progress)
+            return (*handlers.compare_outputs(result), result)
+
+        def after_compare(result: CompareResult | None):
+            if result is None:
+                return [gr.skip()] * 6
+            view = guarded(lambda: handlers.inspector_view(result))
+            t = result.timings
+            line = (f"{result.method} on **{result.concept}**"
+                    f"{' (edit from the cache)' if result.edit_cached else ''}; "
+                    f"{result.unlearned.seconds:.1f} s motion; generation {t.generation:.2f} s, judging "
+                    f"{t.judging:.2f} s, rendering {t.rendering:.2f} s, edit {t.edit:.2f} s")
+            if result.original is not None:
+                line += "; the edit changed this motion" if result.changed else "; the edit left this motion unchanged"
+            return (line, handlers.downloads(result), view.codebook, view.original_timeline,
+                    view.unlearned_timeline, view.condition_shift)
+
+        compare_btn.click(
+            compare, compare_inputs, [composite, original_video, unlearned_video, original_judge, unlearned_judge,
+                                      last], api_name="compare", concurrency_id="studio",
+        ).success(after_compare, [last], [status, downloads, codebook, timeline_original, timeline_unlearned, shift],
+                  api_visibility="private")
+        prompt.submit(compare, compare_inputs, [composite, original_video, unlearned_video, original_judge,
+                                                unlearned_judge, last], api_visibility="private",
+                      concurrency_id="studio",
+                      ).success(after_compare, [last], [status, downloads, codebook, timeline_original,
+                                                        timeline_unlearned, shift], api_visibility="private")
+
+        def method_changed(name: str):
+            return _method_info(name)
+
+        method.change(method_changed, [method], [hyperparameters, method_summary], api_visibility="private")
+        unlearn_btn.click(handlers.unlearn, [concept, method, hyperparameters, backbone],
+                          [unlearn_summary, report_json, edit_files, codebook], api_name="unlearn",
+                          concurrency_id="studio")
+        single_btn.click(handlers.generate, [prompt, backbone, single_model, seed, seconds, concept, hyperparameters],
+                         [single_video, single_judge, single_npy, single_bvh], api_name="generate",
+                         concurrency_id="studio")
+        inspect_btn.click(handlers.inspect, compare_inputs, [codebook, timeline_original, timeline_unlearned, shift],
+                          api_name="inspect", concurrency_id="studio")
+        play_code.click(handlers.code_motion, [code, method, concept, hyperparameters], [code_video],
+                        api_name="code_motion", concurrency_id="studio")
+    return demo

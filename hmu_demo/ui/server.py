@@ -1,0 +1,105 @@
+"""Starting the app: one shared service, a bounded queue, loopback by default, warm-up in the background.
+
+On Hugging Face Spaces (the ``spaces`` package is installed there) the heavy actions are wrapped in
+``spaces.GPU`` so ZeroGPU hardware attaches a GPU for their duration; elsewhere nothing changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from hmu_demo.render.config import RenderConfig
+from hmu_demo.ui.handlers import DEFAULT_METHOD, StudioHandlers
+from hmu_demo.ui.layout import launch_options
+from hmu_demo.ui.service import ServiceConfig, StudioError, StudioService
+
+log = logging.getLogger(__name__)
+
+#: Requests waiting in the queue beyond the one running; more are told the app is busy.
+QUEUE_SIZE = 32
+#: Heavy actions (generation, rendering, unlearning) running at once: the CPU has few cores, and
+#: two renders at once each take twice as long.
+CONCURRENCY = 1
+OUTPUT_ENV = "HMU_OUTPUT_DIR"
+WARM_UP_PROMPT = "a person walks forward"
+HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motion")
+#: The app renders 448 px panels with x264's fastest preset: a 6-second comparison (three videos)
+#: then renders in about 3 s on two CPU cores (512 px "veryfast", the CLI's default, takes 4.5 s).
+APP_RENDER = RenderConfig(width=448, height=448, preset="ultrafast")
+
+
+def use_spaces_gpu(handlers: StudioHandlers) -> bool:
+    """Wrap the heavy actions in ``spaces.GPU`` when the package is present (Hugging Face Spaces)."""
+    try:
+        import spaces
+    except ImportError:
+        return False
+    for name in HEAVY_ACTIONS:
+        setattr(handlers, name, spaces.GPU(getattr(handlers, name)))
+    return True
+
+
+def output_folder() -> Path:
+    """The app's own output folder (HMU_OUTPUT_DIR, else a new temporary one): the only files it serves."""
+    configured = os.environ.get(OUTPUT_ENV, "").strip()
+    folder = Path(configured).expanduser() if configured else Path(tempfile.mkdtemp(prefix="hmu_studio_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()
+
+
+def warm_up(service: StudioService, handlers: StudioHandlers) -> float:
+    """Load the models, make the default edit and run one small comparison (torch, GL and ffmpeg start
+    up on it); returns the seconds it took. Failures are logged: the app keeps serving."""
+    start = time.perf_counter()
+    try:
+        service.warm_up()
+        handlers.compare_result(WARM_UP_PROMPT, "momask", DEFAULT_METHOD, 0, 2.0)
+    except Exception as err:  # noqa: BLE001 - a failed warm-up must not stop the app
+        log.warning("warm-up failed: %s", err)
+    return time.perf_counter() - start
+
+
+def create(safe_mode: bool | None = None, config: ServiceConfig | None = None):
+    """(service, handlers, Blocks) ready to launch."""
+    from hmu_demo.ui.layout import build_app
+
+    config = config or ServiceConfig(output_dir=output_folder(), render=APP_RENDER)
+    service = StudioService(config, safe_mode=safe_mode)
+    handlers = StudioHandlers(service)
+    use_spaces_gpu(handlers)
+    return service, handlers, build_app(service, handlers)
+
+
+def launch(host: str | None = None, port: int | None = None, safe_mode: bool | None = None, warm: bool = True,
+           block: bool = True, config: ServiceConfig | None = None):
+    """Build and serve the app; with ``block=False`` return (service, demo, url) once it answers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    try:
+        service, handlers, demo = create(safe_mode, config)
+        service.warm_up()  # models load once, before the first request
+    except StudioError as err:
+        raise SystemExit(f"HMU Studio cannot start: {err}") from None
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    _, url, _ = demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
+                            allowed_paths=[str(service.output_dir)], show_error=True, quiet=True,
+                            **launch_options())
+    log.info("HMU Studio on %s (%s mode) after %.1f s", url, "safe" if service.safe_mode else "full",
+             time.perf_counter() - started)
+    print(f"HMU Studio running on {url}", flush=True)
+    if warm:
+        def run() -> None:
+            log.info("warm-up done in %.1f s", warm_up(service, handlers))
+        threading.Thread(target=run, name="hmu-warm-up", daemon=True).start()
+    if not block:
+        return service, demo, url
+    try:
+        demo.block_thread()
+    finally:
+        service.close()
+    return service, demo, url
