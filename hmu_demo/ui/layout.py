@@ -8,7 +8,6 @@ comparison) is private. The layout holds no logic: it wires widgets to
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
@@ -50,14 +49,15 @@ CSS = """
 """
 
 
-def _method_info(method: str) -> tuple[str, str]:
-    """(hyperparameter defaults as JSON, one-line summary) of a registry method."""
+def _method_summary(method: str) -> str:
+    """One line on a registry method and its default hyperparameters (what ``{}`` means for it)."""
     from hmu_demo.unlearning.registry import METHODS
 
     m = METHODS.get(method)
     if m is None:
-        return "{}", ""
-    return json.dumps(m.defaults, indent=1), f"*{m.name}*: {m.summary}"
+        return ""
+    defaults = ", ".join(f"`{k}={v}`" for k, v in m.defaults.items())
+    return f"*{m.name}*: {m.summary}. Defaults: {defaults}"
 
 
 def _benchmark_markdown(folder: Path = BENCHMARK_DIR) -> str:
@@ -81,7 +81,6 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
     safe = service.safe_mode
     methods = service.methods()
     backbones = service.backbones()
-    default_hp, default_summary = _method_info(DEFAULT_METHOD)
 
     with gr.Blocks(title="HMU Studio", analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\nType a prompt: the original text-to-motion model and the model with the "
@@ -105,9 +104,10 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     seconds = gr.Slider(0.0, MAX_SECONDS, value=0.0, step=0.1,
                                         label="Length in seconds (0: the model's length estimator)")
                     method = gr.Dropdown(methods, value=DEFAULT_METHOD, label="Unlearning method")
-                    method_summary = gr.Markdown(default_summary)
-                    with gr.Accordion("Hyperparameters (JSON; {} = the method's defaults)", open=False):
-                        hyperparameters = gr.Code(default_hp, language="json", label="Hyperparameters")
+                    method_summary = gr.Markdown(_method_summary(DEFAULT_METHOD))
+                    with gr.Accordion("Hyperparameters", open=False):
+                        hyperparameters = gr.Code("{}", language="json", label='Overrides as JSON, e.g. {"k": 64} '
+                                                  "({} = the method's defaults)")
                     with gr.Group():
                         concept = gr.Textbox(DEFAULT_CONCEPT, label="Concept to unlearn",
                                              info="a lexicon name (violence, kick, ...) or your own keywords, "
@@ -197,7 +197,7 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                                                         timeline_unlearned, shift], api_visibility="private")
 
         def method_changed(name: str):
-            return _method_info(name)
+            return "{}", _method_summary(name)
 
         method.change(method_changed, [method], [hyperparameters, method_summary], api_visibility="private")
         unlearn_btn.click(handlers.unlearn, [concept, method, hyperparameters, backbone],

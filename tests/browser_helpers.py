@@ -1,0 +1,72 @@
+"""Headless Debian chromium through chromedriver (selenium), for the end-to-end test and benchmark.
+
+Selenium is pointed at the system chromium and chromedriver, so Selenium Manager never tries to
+download a driver (there is no internet here).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+#: Set by CI: a missing browser is then a failure, not a skip.
+REQUIRE_ENV = "HMU_REQUIRE_BROWSER"
+
+
+def browser_missing() -> str | None:
+    """Why the browser test cannot run here (None when it can)."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -r requirements-dev.txt)"
+    if not any(shutil.which(n) for n in CHROMIUM_NAMES):
+        return "Debian's chromium is not installed (apt-get install -y chromium chromium-driver)"
+    if not shutil.which("chromedriver"):
+        return "chromedriver is not installed (apt-get install -y chromium-driver)"
+    return None
+
+
+def chrome(profile: Path, width: int = 1400, height: int = 1300):
+    """A headless chromium with autoplay allowed and a fresh profile."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = next(shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n))
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+                 f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+VIDEO_STATE_JS = """
+const v = document.querySelector(arguments[0] + ' video');
+if (!v) return null;
+return {src: v.currentSrc || v.src || '', ready: v.readyState, paused: v.paused, time: v.currentTime,
+        error: v.error ? v.error.code : null, width: v.videoWidth, height: v.videoHeight};
+"""
+
+
+def video_state(driver, selector: str) -> dict | None:
+    return driver.execute_script(VIDEO_STATE_JS, selector)
+
+
+def wait_playing(driver, selectors: list[str], before: dict[str, str], timeout: float) -> dict[str, dict]:
+    """Wait until each video has a new source, enough data to play and is advancing; its states."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, dict | None] = {}
+    while time.monotonic() < deadline:
+        states = {s: video_state(driver, s) for s in selectors}
+        if all(st and st["src"] and st["src"] != before.get(s) and st["ready"] >= 3 and st["error"] is None
+               and (not st["paused"] or st["time"] > 0) for s, st in states.items()):
+            return states  # type: ignore[return-value]
+        time.sleep(0.05)
+    raise TimeoutError(f"videos not playing after {timeout} s: {states}")
+
+
+def sources(driver, selectors: list[str]) -> dict[str, str]:
+    return {s: (video_state(driver, s) or {}).get("src", "") for s in selectors}
