@@ -116,14 +116,15 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     unlearn_summary = gr.Markdown()
                 with gr.Column(scale=5):
                     composite = gr.Video(label="original | unlearned (same seed)", autoplay=True, loop=True,
-                                         elem_id="composite-video", visible=not safe, interactive=False)
+                                         elem_id="composite-video", visible=not safe, interactive=False,
+                                         show_label=False)
                     with gr.Row():
                         original_judge = gr.Label(label="Judge: original", visible=not safe)
                         unlearned_judge = gr.Label(label="Judge: unlearned")
                     with gr.Row():
-                        original_video = gr.Video(label="original", autoplay=True, loop=True,
+                        original_video = gr.Video(label="original", autoplay=True, loop=True, show_label=False,
                                                   elem_id="original-video", visible=not safe, interactive=False)
-                        unlearned_video = gr.Video(label="unlearned", autoplay=True, loop=True,
+                        unlearned_video = gr.Video(label="unlearned", autoplay=True, loop=True, show_label=False,
                                                    elem_id="unlearned-video", interactive=False)
                     status = gr.Markdown(elem_id="status")
                     downloads = gr.File(label="Downloads: MP4, BVH and NPY of both motions; the edit "
