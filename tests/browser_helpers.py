@@ -55,17 +55,24 @@ def video_state(driver, selector: str) -> dict | None:
     return driver.execute_script(VIDEO_STATE_JS, selector)
 
 
-def wait_playing(driver, selectors: list[str], before: dict[str, str], timeout: float) -> dict[str, dict]:
-    """Wait until each video has a new source, enough data to play and is advancing; its states."""
+def _new(state: dict | None, before: str | None) -> bool:
+    return bool(state and state["src"] and state["src"] != before and state["error"] is None)
+
+
+def wait_videos(driver, before: dict[str, str], timeout: float, playing: list[str] = (),
+                ready: list[str] = ()) -> dict[str, dict]:
+    """Wait until the ``playing`` videos have a new source and are advancing, and the ``ready`` ones
+    have a new source with its first frame decoded; returns their states."""
     deadline = time.monotonic() + timeout
     states: dict[str, dict | None] = {}
     while time.monotonic() < deadline:
-        states = {s: video_state(driver, s) for s in selectors}
-        if all(st and st["src"] and st["src"] != before.get(s) and st["ready"] >= 3 and st["error"] is None
-               and (not st["paused"] or st["time"] > 0) for s, st in states.items()):
+        states = {s: video_state(driver, s) for s in (*playing, *ready)}
+        if (all(_new(states[s], before.get(s)) and states[s]["ready"] >= 3
+                and (not states[s]["paused"] or states[s]["time"] > 0) for s in playing)
+                and all(_new(states[s], before.get(s)) and states[s]["ready"] >= 2 for s in ready)):
             return states  # type: ignore[return-value]
         time.sleep(0.05)
-    raise TimeoutError(f"videos not playing after {timeout} s: {states}")
+    raise TimeoutError(f"videos not ready after {timeout} s: {states}")
 
 
 def sources(driver, selectors: list[str]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""End to end in a real headless chromium: type a prompt, click, both videos play, open the inspector.
+"""End to end in a real headless chromium: type a prompt, click, the side-by-side video plays and each
+motion's own video loads, open the inspector, click a code and its motion plays.
 
 Screenshots go to ``test-artifacts/`` (or HMU_ARTIFACTS). Without chromium/chromedriver the test is
 skipped with the reason; CI sets HMU_REQUIRE_BROWSER=1, which turns that skip into a failure.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from app_helpers import REPO, start_app
-from browser_helpers import REQUIRE_ENV, browser_missing, chrome, sources, video_state, wait_playing
+from browser_helpers import REQUIRE_ENV, browser_missing, chrome, sources, video_state, wait_videos
 
 from hmu_demo.generate import EMBEDDED_DIR
 
@@ -70,8 +71,9 @@ def test_prompt_click_both_videos_play_then_inspector(app, browser) -> None:
     before = sources(browser, VIDEOS)
     start = time.perf_counter()
     browser.find_element(By.CSS_SELECTOR, "#compare-btn").click()
-    states = wait_playing(browser, VIDEOS, before, timeout=120)
+    wait_videos(browser, before, 120, playing=["#composite-video"])
     click_to_play = time.perf_counter() - start
+    states = wait_videos(browser, before, 60, playing=["#composite-video"], ready=VIDEOS[1:])
     assert states["#composite-video"]["width"] == 2 * states["#original-video"]["width"] > 0
     deadline = time.monotonic() + 60
     while "generation" not in browser.find_element(By.CSS_SELECTOR, "#status").text and time.monotonic() < deadline:
@@ -81,7 +83,7 @@ def test_prompt_click_both_videos_play_then_inspector(app, browser) -> None:
     labels = browser.find_element(By.TAG_NAME, "body").text
     assert "violent" in labels and "safe" in labels
     browser.save_screenshot(str(ARTIFACTS / "main_view.png"))
-    print(f"click to three videos playing: {click_to_play:.2f} s")
+    print(f"click to the side-by-side video playing: {click_to_play:.2f} s")
 
     _tab(browser, "Codebook inspector")
     _wait(browser, "#codebook-map .js-plotly-plot")
@@ -99,7 +101,7 @@ def test_prompt_click_both_videos_play_then_inspector(app, browser) -> None:
         "const p = document.querySelector('#codebook-map .js-plotly-plot');"
         "const trace = p._fullData.find(t => t.customdata && t.customdata.length);"
         "p.emit('plotly_click', {points: [{customdata: trace.customdata[0]}]});")
-    wait_playing(browser, ["#code-video"], code_before, timeout=60)
+    wait_videos(browser, code_before, 60, playing=["#code-video"])
     assert video_state(browser, "#code-video")["error"] is None
     browser.save_screenshot(str(ARTIFACTS / "inspector.png"))
     severe = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]

@@ -43,6 +43,10 @@ CLICK_TO_PLAY_JS = """
 }
 """
 
+#: Runs in the browser when a comparison starts: the videos on screen stop decoding, so a small
+#: machine spends its cores on the new comparison (the new videos autoplay when they arrive).
+PAUSE_VIDEOS_JS = "(...args) => { document.querySelectorAll('video').forEach((v) => v.pause()); return args; }"
+
 CSS = """
 #composite-video video { max-height: 62vh; }
 .hmu-safe-banner { background: #1f6f5c; color: white; padding: 6px 12px; border-radius: 6px; }
@@ -101,7 +105,7 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     with gr.Row():
                         backbone = gr.Radio(backbones, value="momask", label="Backbone")
                         seed = gr.Number(0, label="Seed", precision=0, minimum=0)
-                    seconds = gr.Slider(0.0, MAX_SECONDS, value=0.0, step=0.1,
+                    seconds = gr.Slider(0.0, MAX_SECONDS, value=0.0, step=0.1, elem_id="seconds-slider",
                                         label="Length in seconds (0: the model's length estimator)")
                     method = gr.Dropdown(methods, value=DEFAULT_METHOD, label="Unlearning method")
                     method_summary = gr.Markdown(_method_summary(DEFAULT_METHOD))
@@ -122,9 +126,11 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                         original_judge = gr.Label(label="Judge: original", visible=not safe)
                         unlearned_judge = gr.Label(label="Judge: unlearned")
                     with gr.Row():
-                        original_video = gr.Video(label="original", autoplay=True, loop=True, show_label=False,
+                        # Each motion on its own: ready to play or download; only the composite
+                        # autoplays (three decoders at once would slow a small machine down).
+                        original_video = gr.Video(label="original", loop=True, show_label=False,
                                                   elem_id="original-video", visible=not safe, interactive=False)
-                        unlearned_video = gr.Video(label="unlearned", autoplay=True, loop=True, show_label=False,
+                        unlearned_video = gr.Video(label="unlearned", loop=True, show_label=False, autoplay=safe,
                                                    elem_id="unlearned-video", interactive=False)
                     status = gr.Markdown(elem_id="status")
                     downloads = gr.File(label="Downloads: MP4, BVH and NPY of both motions; the edit "
@@ -143,7 +149,7 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                         with gr.Row():
                             single_npy = gr.File(label="joints (.npy)", interactive=False)
                             single_bvh = gr.File(label="BVH", interactive=False)
-        with gr.Tab("Codebook inspector", id="inspector", elem_id="inspector-tab"):
+        with gr.Tab("Codebook inspector", id="inspector", elem_id="inspector-tab") as inspector_tab:
             gr.Markdown("Base-layer codebook (PCA): colour is the LCR score n_forget / n_retain, flagged codes "
                         "are circled, arrows go from a flagged code to its replacement. Click a code (here or "
                         "on a token timeline) to play the motion it decodes to through the edit.")
@@ -173,9 +179,9 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
             return (*handlers.compare_outputs(result), result)
 
         def after_compare(result: CompareResult | None):
+            """Status line and downloads (cheap: the videos are loading in the browser meanwhile)."""
             if result is None:
-                return [gr.skip()] * 6
-            view = guarded(lambda: handlers.inspector_view(result))
+                return gr.skip(), gr.skip()
             t = result.timings
             line = (f"{result.method} on **{result.concept}**"
                     f"{' (edit from the cache)' if result.edit_cached else ''}; "
@@ -183,19 +189,22 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     f"{t.judging:.2f} s, rendering {t.rendering:.2f} s, edit {t.edit:.2f} s")
             if result.original is not None:
                 line += "; the edit changed this motion" if result.changed else "; the edit left this motion unchanged"
-            return (line, handlers.downloads(result), view.codebook, view.original_timeline,
-                    view.unlearned_timeline, view.condition_shift)
+            return line, handlers.downloads(result)
 
-        compare_btn.click(
-            compare, compare_inputs, [composite, original_video, unlearned_video, original_judge, unlearned_judge,
-                                      last], api_name="compare", concurrency_id="studio",
-        ).success(after_compare, [last], [status, downloads, codebook, timeline_original, timeline_unlearned, shift],
-                  api_visibility="private")
-        prompt.submit(compare, compare_inputs, [composite, original_video, unlearned_video, original_judge,
-                                                unlearned_judge, last], api_visibility="private",
-                      concurrency_id="studio",
-                      ).success(after_compare, [last], [status, downloads, codebook, timeline_original,
-                                                        timeline_unlearned, shift], api_visibility="private")
+        def inspect_last(result: CompareResult | None):
+            """The inspector for the last comparison, built when the inspector tab is opened."""
+            if result is None:
+                return [gr.skip()] * 4
+            view = guarded(lambda: handlers.inspector_view(result))
+            return view.codebook, view.original_timeline, view.unlearned_timeline, view.condition_shift
+
+        compare_outputs = [composite, original_video, unlearned_video, original_judge, unlearned_judge, last]
+        inspector_outputs = [codebook, timeline_original, timeline_unlearned, shift]
+        compare_btn.click(compare, compare_inputs, compare_outputs, api_name="compare", concurrency_id="studio",
+                          js=PAUSE_VIDEOS_JS).success(after_compare, [last], [status, downloads], api_visibility="private")
+        prompt.submit(compare, compare_inputs, compare_outputs, api_visibility="private", concurrency_id="studio",
+                      js=PAUSE_VIDEOS_JS).success(after_compare, [last], [status, downloads], api_visibility="private")
+        inspector_tab.select(inspect_last, [last], inspector_outputs, api_visibility="private")
 
         def method_changed(name: str):
             return "{}", _method_summary(name)
@@ -207,8 +216,8 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
         single_btn.click(handlers.generate, [prompt, backbone, single_model, seed, seconds, concept, hyperparameters],
                          [single_video, single_judge, single_npy, single_bvh], api_name="generate",
                          concurrency_id="studio")
-        inspect_btn.click(handlers.inspect, compare_inputs, [codebook, timeline_original, timeline_unlearned, shift],
-                          api_name="inspect", concurrency_id="studio")
+        inspect_btn.click(handlers.inspect, compare_inputs, inspector_outputs, api_name="inspect",
+                          concurrency_id="studio")
         play_code.click(handlers.code_motion, [code, method, concept, hyperparameters], [code_video],
                         api_name="code_motion", concurrency_id="studio")
     return demo

@@ -28,9 +28,10 @@ CONCURRENCY = 1
 OUTPUT_ENV = "HMU_OUTPUT_DIR"
 WARM_UP_PROMPT = "a person walks forward"
 HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motion")
-#: The app renders 448 px panels with x264's fastest preset: a 6-second comparison (three videos)
-#: then renders in about 3 s on two CPU cores (512 px "veryfast", the CLI's default, takes 4.5 s).
-APP_RENDER = RenderConfig(width=448, height=448, preset="ultrafast")
+#: The app renders 384 px panels (the side-by-side video is 768 px wide, about its size on screen)
+#: with x264's fastest preset: a 6-second comparison (three videos) then renders in about 2.5 s on
+#: two CPU cores; 512 px with "veryfast" (the CLI's default) takes 4.5 s.
+APP_RENDER = RenderConfig(width=384, height=384, preset="ultrafast")
 
 
 def use_spaces_gpu(handlers: StudioHandlers) -> bool:
