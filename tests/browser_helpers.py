@@ -6,6 +6,7 @@ download a driver (there is no internet here).
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from pathlib import Path
@@ -17,9 +18,7 @@ REQUIRE_ENV = "HMU_REQUIRE_BROWSER"
 
 def browser_missing() -> str | None:
     """Why the browser test cannot run here (None when it can)."""
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -r requirements-dev.txt)"
     if not any(shutil.which(n) for n in CHROMIUM_NAMES):
         return "Debian's chromium is not installed (apt-get install -y chromium chromium-driver)"
