@@ -45,6 +45,21 @@ def use_spaces_gpu(handlers: StudioHandlers) -> bool:
     return True
 
 
+def app_render() -> RenderConfig:
+    """The app's render settings, on SMPL when its model files are installed (checkpoints/smpl or
+    HMU_SMPL_DIR), else on the project's own mannequin."""
+    from dataclasses import replace
+
+    from hmu_demo.render.body_smpl import SmplModelError, find_smpl_file
+
+    try:
+        path = find_smpl_file()
+    except SmplModelError:
+        return APP_RENDER
+    log.info("rendering on SMPL (%s)", path)
+    return replace(APP_RENDER, body="smpl")
+
+
 def output_folder() -> Path:
     """The app's own output folder (HMU_OUTPUT_DIR, else a new temporary one): the only files it serves."""
     configured = os.environ.get(OUTPUT_ENV, "").strip()
@@ -69,7 +84,7 @@ def create(safe_mode: bool | None = None, config: ServiceConfig | None = None):
     """(service, handlers, Blocks) ready to launch."""
     from hmu_demo.ui.layout import build_app
 
-    config = config or ServiceConfig(output_dir=output_folder(), render=APP_RENDER)
+    config = config or ServiceConfig(output_dir=output_folder(), render=app_render())
     service = StudioService(config, safe_mode=safe_mode)
     handlers = StudioHandlers(service)
     use_spaces_gpu(handlers)
