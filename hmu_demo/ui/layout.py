@@ -199,11 +199,14 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
             return view.codebook, view.original_timeline, view.unlearned_timeline, view.condition_shift
 
         compare_outputs = [composite, original_video, unlearned_video, original_judge, unlearned_judge, last]
+        # One progress overlay (on the main video), not five: each animates, and in a browser on the
+        # same small machine as the server every repaint takes CPU from the comparison.
+        progress_on = [unlearned_video] if safe else [composite]
         inspector_outputs = [codebook, timeline_original, timeline_unlearned, shift]
         compare_btn.click(compare, compare_inputs, compare_outputs, api_name="compare", concurrency_id="studio",
-                          js=PAUSE_VIDEOS_JS).success(after_compare, [last], [status, downloads], api_visibility="private")
+                          js=PAUSE_VIDEOS_JS, show_progress_on=progress_on).success(after_compare, [last], [status, downloads], api_visibility="private")
         prompt.submit(compare, compare_inputs, compare_outputs, api_visibility="private", concurrency_id="studio",
-                      js=PAUSE_VIDEOS_JS).success(after_compare, [last], [status, downloads], api_visibility="private")
+                      js=PAUSE_VIDEOS_JS, show_progress_on=progress_on).success(after_compare, [last], [status, downloads], api_visibility="private")
         inspector_tab.select(inspect_last, [last], inspector_outputs, api_visibility="private")
 
         def method_changed(name: str):

@@ -28,10 +28,11 @@ CONCURRENCY = 1
 OUTPUT_ENV = "HMU_OUTPUT_DIR"
 WARM_UP_PROMPT = "a person walks forward"
 HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motion")
-#: The app renders 384 px panels (the side-by-side video is 768 px wide, about its size on screen)
-#: with x264's fastest preset: a 6-second comparison (three videos) then renders in about 2.5 s on
-#: two CPU cores; 512 px with "veryfast" (the CLI's default) takes 4.5 s.
-APP_RENDER = RenderConfig(width=384, height=384, preset="ultrafast")
+#: The app renders 320 px panels (the side-by-side video is 640 px wide; the page shows it at about
+#: 700-900 px) with x264's fastest preset and 4x MSAA: a 6-second comparison (three videos) then
+#: takes about 2.7 s on two CPU cores, 384 px 3.3-3.9 s, and 512 px with "veryfast" (the CLI's
+#: default) 4.7 s. Dropping MSAA instead would save as much but leave stair-stepped edges.
+APP_RENDER = RenderConfig(width=320, height=320, preset="ultrafast")
 
 
 def use_spaces_gpu(handlers: StudioHandlers) -> bool:
