@@ -168,3 +168,31 @@ def test_concurrent_requests_share_one_edit(service) -> None:
     for t in threads:
         t.join()
     assert len(got) == 3 and all(b is got[0] for b in got)
+
+
+def test_code_video_through_an_edit_and_safe_mode_rules(service, tmp_path) -> None:
+    _, report = service.unlearned("lcr-nearest")
+    replaced = report.flagged[0]
+    video = service.code_video(replaced.code, "lcr-nearest", out_dir=tmp_path)
+    assert probe(video).frames == 16 and video.parent.parent == tmp_path
+    with pytest.raises(StudioError, match="code must be an integer"):
+        service.code_video(-1, "lcr-nearest")
+    safe = StudioService(_config(), safe_mode=True)
+    with pytest.raises(StudioError, match="safe mode"):
+        safe.code_video(3, None)
+    _, gated = safe.unlearned("lcr-gated")
+    with pytest.raises(StudioError, match="flagged"):
+        safe.code_video(gated.codes[0], "lcr-gated")
+    unflagged = next(c for c in range(512) if c not in set(gated.codes))
+    assert probe(safe.code_video(unflagged, "lcr-gated", out_dir=tmp_path)).frames == 16
+
+
+def test_export_edit_writes_a_new_folder_each_time(service, tmp_path) -> None:
+    from hmu_demo.unlearning.edit_io import load_edit
+
+    first, report, _ = service.export_edit("lcr-gated", "jump, hop, leap", out_dir=tmp_path)
+    second, _, cached = service.export_edit("lcr-gated", "Jump, hop,  leap", out_dir=tmp_path)
+    assert cached and first != second
+    assert sorted(p.name for p in first.iterdir()) == ["edit.json", "edit.safetensors"]
+    _, loaded, _ = load_edit(service.bundle, second)
+    assert loaded.codes == report.codes and loaded.concept == report.concept

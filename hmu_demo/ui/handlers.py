@@ -3,8 +3,9 @@
 :class:`StudioHandlers` turns :class:`~hmu_demo.ui.service.StudioService` results into component
 values (video paths, judge labels, plotly figures, download lists) and every failure into one
 ``gr.Error`` line: a :class:`StudioError` as it is, anything else as "internal error" with the
-traceback only in the server log. Each public method is one named API endpoint (see
-:mod:`hmu_demo.ui.layout`); its parameters are the endpoint's, with the same defaults.
+traceback only in the server log. ``generate``, ``unlearn``, ``inspect`` and ``code_motion`` are
+named API endpoints as they are (their parameters are the endpoint's, with the same defaults);
+``/compare`` is :meth:`compare_result` + :meth:`compare_outputs` (see :mod:`hmu_demo.ui.layout`).
 """
 
 from __future__ import annotations
@@ -115,17 +116,11 @@ class StudioHandlers:
         self.service = service
 
     # ------------------------------------------------------------------ compare / generate
-    def compare(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
-                seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
-                progress: gr.Progress = gr.Progress()) -> tuple:
-        """Original vs unlearned (same seed and length): composite video, original video, unlearned
-        video, original judge, unlearned judge. Under safe mode every original output is None."""
-        result = self.compare_result(prompt, backbone, method, seed, seconds, concept, hyperparameters, progress)
-        return self.compare_outputs(result)
-
     def compare_result(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
                        seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
                        progress: Callable | None = None, render: bool = True) -> CompareResult:
+        """Original vs unlearned (same seed and length); the ``/compare`` endpoint returns
+        :meth:`compare_outputs` of it. Under safe mode every original field is None."""
         def run() -> CompareResult:
             if progress is not None:
                 progress(0.05, desc=f"{method}: generating, judging and rendering")
@@ -135,6 +130,7 @@ class StudioHandlers:
 
     @staticmethod
     def compare_outputs(result: CompareResult) -> tuple:
+        """(side-by-side video, original video, unlearned video, original judge, unlearned judge)."""
         return (_path(result.side_by_side_video), _path(result.original_video), _path(result.unlearned_video),
                 judge_label(result.original_judge), judge_label(result.unlearned_judge))
 
