@@ -196,3 +196,12 @@ def test_export_edit_writes_a_new_folder_each_time(service, tmp_path) -> None:
     assert sorted(p.name for p in first.iterdir()) == ["edit.json", "edit.safetensors"]
     _, loaded, _ = load_edit(service.bundle, second)
     assert loaded.codes == report.codes and loaded.concept == report.concept
+
+
+@pytest.mark.parametrize("method", ["uce", "lcr-gated"])
+def test_keywords_matching_most_motions_are_refused(service, method) -> None:
+    with pytest.raises(StudioError, match=r"match 100% of the training motions"):
+        service.unlearned(method, "a, the, person, man, someone")
+    with pytest.raises(StudioError, match="nothing would be left to keep"):
+        service.unlearned(method, "person")
+    service.unlearned(method, "jump, hop, leap")  # 24 % of the motions: fine

@@ -26,6 +26,7 @@ only its own new folder and never touches earlier results or the edit cache):
 * seconds: None (the length estimator picks) or a finite number in (0, 9.8];
 * backbone: "momask" or "bamm" (when the bundle has BAMM); method: a registry name;
 * concept: a lexicon name ("violence"), comma-separated keywords ("jump, hop, leap") or a Concept;
+  keywords that match no training motion (index-based methods) or more than half of them are refused;
 * hyperparameters: a mapping of the method's hyperparameter names (the registry's ValueError is
   passed on as a StudioError).
 """
@@ -65,6 +66,8 @@ ORIGINAL = "original"
 LABELS = ("original", "unlearned")
 MAX_PROMPT_CHARS = 300
 MAX_SECONDS = MAX_FRAMES / FPS  # 9.8 s
+#: A concept whose keywords match more of the training motions than this is refused.
+MAX_FORGET_SHARE = 0.5
 
 T = TypeVar("T")
 
@@ -401,13 +404,19 @@ class StudioService:
             return entry, False
 
     def _check_concept_usable(self, method: str, concept: Concept) -> None:
-        """Index-based methods need training motions of the concept: refuse keywords that match none."""
+        """Refuse keywords that match no training motion (index-based methods have nothing to flag)
+        or nearly all of them (nothing would be left to keep: the edit would unlearn everything)."""
         from hmu_demo.unlearning.lcr import concept_split
         from hmu_demo.unlearning.registry import METHODS
 
-        if METHODS[method].needs_index and not concept_split(self.index, concept).any():
-            raise StudioError(f"no training motion's caption mentions {', '.join(concept.forget)}; "
+        forget = concept_split(self.index, concept)
+        words = ", ".join(concept.forget)
+        if METHODS[method].needs_index and not forget.any():
+            raise StudioError(f"no training motion's caption mentions {words}; "
                               f"{method} needs a concept the models have seen (try other keywords or uce)")
+        if forget.size and forget.mean() > MAX_FORGET_SHARE:
+            raise StudioError(f"the keywords {words} match {forget.mean():.0%} of the training motions: nothing "
+                              "would be left to keep; use keywords specific to what should be forgotten")
 
     def unlearned(self, method: str, concept: Concept | str = "violence",
                   hyperparameters: Mapping[str, Any] | None = None) -> tuple[Any, EditReport]:
