@@ -44,6 +44,18 @@ __all__ = ["Motion", "Generator", "prompt_seed", "main", "EMBEDDED_DIR"]
 #: Where the embedded (procedural-corpus) bundle will live once trained.
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "embedded"
 BACKBONES = ("momask", "bamm")
+#: Motion lengths any entry point accepts: one base token (4 frames) .. MAX_FRAMES (196).
+MIN_SECONDS = 4 / FPS
+MAX_SECONDS = MAX_FRAMES / FPS
+
+
+def check_seconds(seconds: object, max_seconds: float = MAX_SECONDS) -> float:
+    """A requested length in seconds, or ValueError saying which lengths the models can make."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not math.isfinite(float(seconds)) \
+            or not MIN_SECONDS <= float(seconds) <= max_seconds:
+        raise ValueError(f"the length must be from {MIN_SECONDS:g} to {max_seconds:g} seconds (or automatic), "
+                         f"got {seconds!r}")
+    return float(seconds)
 
 
 @dataclass
@@ -248,23 +260,31 @@ def _parser():
 
 def _run(args) -> dict:
     from hmu_demo.models.bundle import ModelBundle
+    from hmu_demo.models.official import CheckpointError
+    from hmu_demo.prompt import PromptError, clean_prompt
 
-    if args.seconds is not None and not (args.seconds > 0 and math.isfinite(args.seconds)):
-        raise _CliError(f"--seconds must be a positive number, got {args.seconds}", 2)
+    try:
+        if args.seconds is not None:
+            check_seconds(args.seconds)
+        prompts = [clean_prompt(p) for p in args.prompts]
+    except (ValueError, PromptError) as err:
+        raise _CliError(str(err), 2) from err
+    if args.steps < 1:
+        raise _CliError(f"--steps must be at least 1, got {args.steps}", 2)
     device = _resolve_device(args.device)
-    if args.bundle:
-        bundle = ModelBundle.load(args.bundle, device=device)
-        source = str(args.bundle)
-    elif args.official:
-        bundle = ModelBundle.from_official(args.official, device=device)
-        source = str(args.official)
-    elif (EMBEDDED_DIR / "bundle.json").is_file():
-        bundle = ModelBundle.load(EMBEDDED_DIR, device=device)
-        source = str(EMBEDDED_DIR)
-    else:
+    folder = args.official or args.bundle
+    if folder is None and not (EMBEDDED_DIR / "bundle.json").is_file():
         raise _CliError(
             f"the embedded models are not trained yet (no {EMBEDDED_DIR / 'bundle.json'}); pass a bundle "
             "folder with --bundle FOLDER or the official MoMask/BAMM checkpoints with --official FOLDER", 2)
+    source = str(folder or EMBEDDED_DIR)
+    try:
+        if args.official:
+            bundle = ModelBundle.from_official(args.official, device=device)
+        else:
+            bundle = ModelBundle.load(args.bundle or EMBEDDED_DIR, device=device)
+    except (OSError, ValueError, CheckpointError) as err:
+        raise _CliError(f"cannot load the models from {source}: {_one_line(err)}", 2) from err
     edit = None
     if args.edit:
         from hmu_demo.unlearning.edit_io import EditError, load_edit
@@ -275,8 +295,8 @@ def _run(args) -> dict:
             raise _CliError(str(err), 2) from err
         edit = {"folder": str(args.edit), "method": report.method, "concept": report.concept}
     gen = Generator(bundle, bundle.make_text_encoder(device, args.text_weights), device=device)
-    lengths = None if args.seconds is None else [args.seconds * FPS] * len(args.prompts)
-    motions = gen.generate(args.prompts, lengths, seed=args.seed, steps=args.steps, cond_scale=args.cond_scale,
+    lengths = None if args.seconds is None else [args.seconds * FPS] * len(prompts)
+    motions = gen.generate(prompts, lengths, seed=args.seed, steps=args.steps, cond_scale=args.cond_scale,
                            res_cond_scale=args.res_cond_scale, backbone=args.backbone)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

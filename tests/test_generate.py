@@ -157,7 +157,7 @@ def test_cli_without_models_exits_2(tmp_path: Path, monkeypatch, capsys) -> None
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "not trained yet" in lines[0] and "--bundle" in lines[0]
     res = run_cli("a person walks", "--out", str(tmp_path / "o"), "--bundle", str(tmp_path / "missing"))
-    assert res.returncode == 1 and "Traceback" not in res.stderr and "does not exist" in res.stderr
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "does not exist" in res.stderr
     assert not (tmp_path / "o").exists()
 
 

@@ -14,7 +14,8 @@ import gradio as gr
 
 from hmu_demo.ui.examples import example_groups
 from hmu_demo.ui.handlers import DEFAULT_CONCEPT, DEFAULT_METHOD, StudioHandlers, guarded
-from hmu_demo.ui.service import ORIGINAL, MAX_SECONDS, CompareResult, StudioService
+from hmu_demo.generate import MAX_SECONDS
+from hmu_demo.ui.service import ORIGINAL, CompareResult, StudioService
 
 BENCHMARK_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "benchmark_embedded"
 TITLE = "HMU Studio: Human Motion Unlearning"

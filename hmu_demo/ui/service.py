@@ -23,7 +23,7 @@ only its own new folder and never touches earlier results or the edit cache):
 * prompt: a string; control characters (newlines, tabs, zero-width and other Unicode "C*"
   characters) are replaced by spaces and whitespace is collapsed; empty after that, or longer than
   ``max_prompt_chars`` (300) characters, is refused (never silently truncated);
-* seconds: None (the length estimator picks) or a finite number in (0, 9.8];
+* seconds: None (the length estimator picks) or a finite number in [0.2, 9.8] (one token .. 196 frames);
 * backbone: "momask" or "bamm" (when the bundle has BAMM); method: a registry name;
 * concept: a lexicon name ("violence"), comma-separated keywords ("jump, hop, leap") or a Concept;
   keywords that match no training motion (index-based methods) or more than half of them are refused;
@@ -34,14 +34,12 @@ only its own new folder and never touches earlier results or the edit cache):
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 import shutil
 import tempfile
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -52,8 +50,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from hmu_demo.cli import one_line
-from hmu_demo.generate import BACKBONES, EMBEDDED_DIR, Generator, Motion
-from hmu_demo.motion.skeleton import FPS, MAX_FRAMES
+from hmu_demo import prompt as prompt_rules
+from hmu_demo.generate import BACKBONES, EMBEDDED_DIR, MAX_SECONDS, Generator, Motion, check_seconds
+from hmu_demo.motion.skeleton import FPS
+from hmu_demo.prompt import MAX_PROMPT_CHARS
 from hmu_demo.render.config import RenderConfig
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.report import EditReport
@@ -64,10 +64,6 @@ __all__ = ["CompareResult", "GenerateResult", "ServiceConfig", "StudioError", "S
 SAFE_MODE_ENV = "HMU_SAFE_MODE"
 ORIGINAL = "original"
 LABELS = ("original", "unlearned")
-MAX_PROMPT_CHARS = 300
-MAX_SECONDS = MAX_FRAMES / FPS  # 9.8 s
-#: A concept whose keywords match more of the training motions than this is refused.
-MAX_FORGET_SHARE = 0.5
 
 T = TypeVar("T")
 
@@ -167,27 +163,20 @@ def safe_mode_from_env(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def clean_prompt(prompt: object, max_chars: int = MAX_PROMPT_CHARS) -> str:
-    """The prompt with control characters turned into spaces and whitespace collapsed; refuses bad ones."""
-    if not isinstance(prompt, str):
-        raise StudioError(f"the prompt must be text, got {type(prompt).__name__}")
-    spaced = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in prompt)
-    text = " ".join(spaced.split())
-    if not text:
-        raise StudioError("the prompt is empty; describe a motion, e.g. 'a person walks forward'")
-    if len(text) > max_chars:
-        raise StudioError(f"the prompt is {len(text)} characters long; at most {max_chars} are allowed")
-    return text
+    """:func:`hmu_demo.prompt.clean_prompt`, refusing with a StudioError."""
+    try:
+        return prompt_rules.clean_prompt(prompt, max_chars)
+    except prompt_rules.PromptError as err:
+        raise StudioError(str(err)) from None
 
 
 def _check_seconds(seconds: object, max_seconds: float) -> float | None:
     if seconds is None:
         return None
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
-        raise StudioError(f"seconds must be a number or empty, got {seconds!r}")
-    value = float(seconds)
-    if not math.isfinite(value) or value <= 0 or value > max_seconds:
-        raise StudioError(f"seconds must be more than 0 and at most {max_seconds:g}, got {seconds!r}")
-    return value
+    try:
+        return check_seconds(seconds, max_seconds)
+    except ValueError as err:
+        raise StudioError(str(err)) from None
 
 
 def _check_seed(seed: object) -> int:
@@ -394,7 +383,6 @@ class StudioService:
                 return hit, True
             resolved = make_concept(concept)
             bundle, encoder, index = self.bundle, self.text_encoder, self.index
-            self._check_concept_usable(method, resolved)
             edited, report = _wrap(lambda: apply(bundle, resolved, method, text_encoder=encoder, index=index, **hp),
                                    f"cannot apply {method} to {resolved.name!r}")
             entry = _Edit(edited, report)
@@ -402,21 +390,6 @@ class StudioService:
             while len(self._edits) > self.config.cache_size:
                 self._edits.popitem(last=False)
             return entry, False
-
-    def _check_concept_usable(self, method: str, concept: Concept) -> None:
-        """Refuse keywords that match no training motion (index-based methods have nothing to flag)
-        or nearly all of them (nothing would be left to keep: the edit would unlearn everything)."""
-        from hmu_demo.unlearning.lcr import concept_split
-        from hmu_demo.unlearning.registry import METHODS
-
-        forget = concept_split(self.index, concept)
-        words = ", ".join(concept.forget)
-        if METHODS[method].needs_index and not forget.any():
-            raise StudioError(f"no training motion's caption mentions {words}; "
-                              f"{method} needs a concept the models have seen (try other keywords or uce)")
-        if forget.size and forget.mean() > MAX_FORGET_SHARE:
-            raise StudioError(f"the keywords {words} match {forget.mean():.0%} of the training motions: nothing "
-                              "would be left to keep; use keywords specific to what should be forgotten")
 
     def unlearned(self, method: str, concept: Concept | str = "violence",
                   hyperparameters: Mapping[str, Any] | None = None) -> tuple[Any, EditReport]:

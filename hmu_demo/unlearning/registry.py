@@ -15,6 +15,7 @@ original is never modified) and an :class:`~hmu_demo.unlearning.report.EditRepor
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 from collections.abc import Callable
@@ -107,6 +108,37 @@ def _spread_motions(mask: np.ndarray, count: object, forget: bool, what: str) ->
     return [int(rows[i]) for i in dict.fromkeys(picks.tolist())]
 
 
+#: Keywords that match more of the code index's motions than this leave too little to keep.
+MAX_FORGET_SHARE = 0.5
+
+
+def check_split(mask: np.ndarray, concept: Concept, method: str) -> None:
+    """Refuse a concept that more than half of the index's motions mention (nothing would be left to
+    keep: the edit would unlearn everything), and for the codebook methods one that none mentions
+    (no code to flag; UCE/RECE still erase the keywords themselves)."""
+    words = ", ".join(concept.forget)
+    if METHODS[method].needs_index and not mask.any():
+        raise ValueError(f"no training motion's caption mentions {words}; {method} needs a concept the models "
+                         "have seen (try other keywords)")
+    if mask.mean() > MAX_FORGET_SHARE:
+        raise ValueError(f"the keywords {words} match {mask.mean():.0%} of the training motions: nothing would be "
+                         "left to keep; use keywords specific to what should be forgotten")
+
+
+def _check_type(method: str, name: str, value: object, default: object) -> None:
+    """A hyperparameter has its default's kind (number, flag or text); each method checks ranges."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        ok, kind = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "text"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{method}: {name} must be {kind}, got {value!r}")
+
+
 def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
           index: CodeIndex | str | os.PathLike | None = None, **hyperparameters) -> tuple[object, EditReport]:
     """Unlearn ``concept`` from a copy of ``bundle`` with ``method``; returns (edited_bundle, EditReport).
@@ -122,6 +154,8 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
     if unknown:
         raise ValueError(f"{method} has no hyperparameter {', '.join(unknown)}; "
                          f"its hyperparameters are {', '.join(spec.defaults) or 'none'}")
+    for name, value in hyperparameters.items():
+        _check_type(method, name, value, spec.defaults[name])
     hp = {**spec.defaults, **hyperparameters}
     concept = resolve_concept(concept)
     if spec.needs_text_encoder and text_encoder is None:
@@ -136,6 +170,7 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
             start = time.perf_counter()
             idx = lcr.load_index(index)
             mask = lcr.concept_split(idx, concept)
+            check_split(mask, concept, method)
             erase = _spread_motions(mask, n_erase, True, "erase_motions")
             preserve = _spread_motions(mask, n_preserve, False, "preserve_motions")
             motion_text = index_motion_text(idx, text_encoder)
@@ -148,6 +183,7 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
         if erase or preserve:
             report.seconds += index_seconds
         return edited, report
+    check_split(lcr.concept_split(lcr.load_index(index), concept), concept, method)
     if method == "lcr-gated":
         return gate.lcr_gated_edit(bundle, concept, text_encoder, index=index, **hp)
     variant = {"lcr": "official", "lcr-orth": "orth", "lcr-nearest": "nearest"}[method]
