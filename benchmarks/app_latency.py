@@ -157,7 +157,8 @@ def main() -> int:
     print(f"app start: HTTP 200 after {app.start_seconds:.1f} s, warm after {warm:.1f} s (target < {START_TARGET:g} s)")
     print(f"{args.seconds:g}-second comparison, {METHOD} cached, median of {args.repeats}:")
     print(f"  direct (baseline, in process)  {result['direct']['median']:.2f} s")
-    print(f"  API /compare (gradio_client)   {result['api']['median']:.2f} s  = {result['api']['ratio_vs_direct']:.2f} x direct")
+    api = result["api"]
+    print(f"  API /compare (gradio_client)   {api['median']:.2f} s  = {api['ratio_vs_direct']:.2f} x direct")
     if isinstance(browser, tuple):
         b = result["browser"]
         for name, what in (("side_by_side_playing", "click -> side by side plays"),

@@ -96,3 +96,22 @@ def make_humanml3d(tmp_path: Path) -> Callable[..., Path]:
         return write_humanml3d_folder(tmp_path / f"dataset{next(counter)}", motions, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    """One real ``python app.py`` on loopback for the API, browser and bad-input tests (warmed up)."""
+    from app_helpers import start_app
+
+    server = start_app(tmp_path_factory.mktemp("app"))
+    server.wait_warm()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def client(app, tmp_path_factory):
+    """A ``gradio_client`` on :func:`app`, downloading into a temporary folder."""
+    from gradio_client import Client
+
+    return Client(app.url, download_files=str(tmp_path_factory.mktemp("downloads")), verbose=False)

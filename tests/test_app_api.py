@@ -21,21 +21,6 @@ FRAMES = int(SECONDS * 20)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    server = start_app(tmp_path_factory.mktemp("app"))
-    server.wait_warm()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def client(app, tmp_path_factory):
-    from gradio_client import Client
-
-    return Client(app.url, download_files=str(tmp_path_factory.mktemp("downloads")), verbose=False)
-
-
-@pytest.fixture(scope="module")
 def compared(client):
     return client.predict(VIOLENT, "momask", "lcr-gated", 0, SECONDS, api_name="/compare")
 

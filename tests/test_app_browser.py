@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_helpers import REPO, start_app
+from app_helpers import REPO
 from browser_helpers import REQUIRE_ENV, browser_missing, chrome, sources, video_state, wait_videos
 
 from hmu_demo.generate import EMBEDDED_DIR
@@ -26,14 +26,6 @@ if _missing and os.environ.get(REQUIRE_ENV) == "1":
     pytest.fail(f"{REQUIRE_ENV}=1 but the browser test cannot run: {_missing}", pytrace=False)
 pytestmark = [pytest.mark.skipif(_missing is not None, reason=str(_missing)),
               pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    server = start_app(tmp_path_factory.mktemp("app"))
-    server.wait_warm()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import start_app
 
 from hmu_demo.generate import EMBEDDED_DIR
 
@@ -101,21 +100,6 @@ API_CORPUS: list[tuple[str, tuple, str | None]] = [
     ("/generate", ("", "bamm", "original", 0, S), "prompt is empty"),
     ("/inspect", ("", "momask", "lcr-gated", 0, S), "prompt is empty"),
 ]
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    server = start_app(tmp_path_factory.mktemp("app"))
-    server.wait_warm()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def client(app, tmp_path_factory):
-    from gradio_client import Client
-
-    return Client(app.url, download_files=str(tmp_path_factory.mktemp("downloads")), verbose=False)
 
 
 def test_bad_api_input_is_refused_clearly_and_nothing_is_lost(app, client) -> None:

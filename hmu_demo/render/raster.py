@@ -3,9 +3,10 @@
 pyrender rebuilds vertex arrays, re-sorts the scene and re-sends dozens of uniforms for every
 frame: about 8 ms of Python per panel frame on Mesa, more than the drawing itself. The studio
 scene only ever needs unlit primitives (per-vertex colours or an RGB(A) texture times a colour
-factor, as pyrender's FLAT shader draws them, and a floor grid computed in the shader), so this module draws them directly: static meshes
-are uploaded once, the body's vertex buffers are overwritten each frame, and the frame is resolved
-from a 4x multisampled framebuffer and read back as RGB.
+factor, as pyrender's FLAT shader draws them, and a floor grid computed in the shader), so this
+module draws them directly: static meshes are uploaded once, the body's vertex buffers are
+overwritten each frame, and the frame is resolved from a 4x multisampled framebuffer and read back
+as RGB.
 
 It runs inside a GL context made current by :func:`hmu_demo.render.gl.offscreen_renderer` (EGL on
 Mesa by default) and, like it, belongs to the thread that created it.

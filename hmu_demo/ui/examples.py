@@ -12,8 +12,9 @@ def example_groups(path: str | Path = EXAMPLES_FILE) -> dict[str, list[str]]:
     """{group name: prompts}, in file order; a malformed file is a ValueError naming it."""
     try:
         groups = json.loads(Path(path).read_text(encoding="utf-8"))["groups"]
-        if not isinstance(groups, dict) or not all(
-                isinstance(v, list) and v and all(isinstance(p, str) and p.strip() for p in v) for v in groups.values()):
+        valid = isinstance(groups, dict) and all(
+            isinstance(v, list) and v and all(isinstance(p, str) and p.strip() for p in v) for v in groups.values())
+        if not valid:
             raise ValueError("'groups' must map names to non-empty lists of prompts")
     except (OSError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"bad examples file {path}: {err}") from err

@@ -211,7 +211,8 @@ class StudioHandlers:
 
         shift = None
         if result.method in ("uce", "rece"):
-            shift = condition_shift(service.bundle, result.edited_bundle, service.text_encoder, result.prompt, SHIFT_PROMPTS)
+            shift = condition_shift(service.bundle, result.edited_bundle, service.text_encoder, result.prompt,
+                                    SHIFT_PROMPTS)
         return InspectorView(codebook, timeline(result.original, "Original motion's base tokens"),
                              timeline(result.unlearned, "Unlearned motion's base tokens"), shift)
 

@@ -205,9 +205,11 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
         progress_on = [unlearned_video] if safe else [composite]
         inspector_outputs = [codebook, timeline_original, timeline_unlearned, shift]
         compare_btn.click(compare, compare_inputs, compare_outputs, api_name="compare", concurrency_id="studio",
-                          js=PAUSE_VIDEOS_JS, show_progress_on=progress_on).success(after_compare, [last], [status, downloads], api_visibility="private")
+                          js=PAUSE_VIDEOS_JS, show_progress_on=progress_on,
+                          ).success(after_compare, [last], [status, downloads], api_visibility="private")
         prompt.submit(compare, compare_inputs, compare_outputs, api_visibility="private", concurrency_id="studio",
-                      js=PAUSE_VIDEOS_JS, show_progress_on=progress_on).success(after_compare, [last], [status, downloads], api_visibility="private")
+                      js=PAUSE_VIDEOS_JS, show_progress_on=progress_on,
+                      ).success(after_compare, [last], [status, downloads], api_visibility="private")
         inspector_tab.select(inspect_last, [last], inspector_outputs, api_visibility="private")
 
         def method_changed(name: str):
