@@ -15,13 +15,18 @@ def test_app_renders_on_smpl_only_when_its_files_are_installed(tmp_path, monkeyp
     assert smpl.body == "smpl" and (smpl.width, smpl.preset) == (APP_RENDER.width, APP_RENDER.preset)
 
 
-def test_output_folder_from_the_environment_or_a_new_one(tmp_path, monkeypatch) -> None:
+def test_output_folder_from_the_environment_or_the_services_own(tmp_path, monkeypatch) -> None:
+    from hmu_demo.ui.service import ServiceConfig, StudioService
+
     monkeypatch.setenv(OUTPUT_ENV, str(tmp_path / "served"))
     assert output_folder() == (tmp_path / "served").resolve() and (tmp_path / "served").is_dir()
     monkeypatch.delenv(OUTPUT_ENV)
-    a, b = output_folder(), output_folder()
-    assert a != b and a.is_dir()
-    a.rmdir(), b.rmdir()
+    assert output_folder() is None
+    service = StudioService(ServiceConfig(output_dir=output_folder()), safe_mode=False)
+    own = service.output_dir
+    assert own.is_dir() and service.output_dir == own
+    service.close()
+    assert not own.exists(), "the service's temporary output folder goes when the app stops"
 
 
 def test_spaces_gpu_wrapping_only_with_the_package(monkeypatch) -> None:

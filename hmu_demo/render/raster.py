@@ -105,8 +105,8 @@ class Grid:
 
 @dataclass
 class Mesh:
-    """Vertex buffers of one primitive: positions (and colours or UVs), indices; ``dynamic`` ones are
-    overwritten every frame with :meth:`Rasterizer.update`."""
+    """Vertex buffers of one primitive (positions, and colours or UVs), its indices and how it is
+    shaded; any attribute may be overwritten later with :meth:`Rasterizer.update`."""
 
     vao: int
     buffers: dict[int, int]
@@ -181,8 +181,10 @@ class Rasterizer:
         if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
             raise RuntimeError("resolve framebuffer incomplete")
 
-    def texture(self, image: np.ndarray, repeat: bool, mipmaps: bool) -> Texture:
-        """An RGB or RGBA uint8 image as a texture; row 0 is the top (v = 1), as pyrender maps it."""
+    def texture(self, image: np.ndarray) -> Texture:
+        """An RGB or RGBA uint8 image as a texture, edge-clamped and linearly filtered without mipmaps
+        (so the tiles of an atlas never bleed into each other); row 0 is the top (v = 1), as pyrender
+        maps it."""
         GL = self.gl
         image = np.ascontiguousarray(np.flip(np.asarray(image, np.uint8), axis=0))
         fmt = {3: GL.GL_RGB, 4: GL.GL_RGBA}[image.shape[2]]
@@ -190,15 +192,10 @@ class Rasterizer:
         GL.glBindTexture(GL.GL_TEXTURE_2D, handle)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, fmt, image.shape[1], image.shape[0], 0, fmt, GL.GL_UNSIGNED_BYTE, image)
-        wrap = GL.GL_REPEAT if repeat else GL.GL_CLAMP_TO_EDGE
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, wrap)
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, wrap)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
         GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
-        if mipmaps:
-            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR)
-        else:
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
         texture = Texture(handle)
         self._textures.append(texture)
         return texture

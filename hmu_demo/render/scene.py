@@ -144,9 +144,9 @@ class PanelView:
         self.shadow = None
         if panel.shadows is not None:
             sheet, self.shadow_uv = panel.shadows.atlas()
-            # Alpha blended over the floor; no mipmaps, so the atlas tiles never bleed into each other.
+            # Alpha blended over the floor.
             self.shadow = raster.mesh(self._shadow_corners(0), _QUAD_FACES, uvs=self.shadow_uv[0],
-                                      texture=raster.texture(sheet, repeat=False, mipmaps=False),
+                                      texture=raster.texture(sheet),
                                       factor=(1.0, 1.0, 1.0, 0.999), blend=True)
 
     def _floor(self) -> tuple[np.ndarray, np.ndarray]:

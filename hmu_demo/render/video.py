@@ -39,7 +39,6 @@ class Mp4Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
         self.fps, self.crf, self.preset = fps, crf, preset
-        self.frames = 0
         self._writer = None
 
     def send(self, frame: np.ndarray) -> None:
@@ -54,7 +53,6 @@ class Mp4Writer:
             )
             self._writer.send(None)
         self._writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
-        self.frames += 1
 
     def close(self) -> Path:
         """Finish encoding and move the file into place."""

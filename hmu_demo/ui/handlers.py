@@ -199,13 +199,15 @@ class StudioHandlers:
         service, report = self.service, result.report
         codebook = codebook_map(service.bundle, service.index, report, make_concept(result.concept))
         flagged = set(report.codes)
-        replaced = {f.code: int(f.source) for f in report.flagged if f.source is not None}
+        gated = result.method == "lcr-gated"
+        # The gate forbids the flagged codes (for gated prompts); the other LCR variants replace rows.
+        forbidden = flagged if gated and result.unlearned.gated else set()
+        replaced = {} if gated else {f.code: int(f.source) for f in report.flagged if f.source is not None}
 
         def timeline(motion, title: str):
             if motion is None:
                 return None
-            forbidden = flagged if result.method == "lcr-gated" and result.unlearned.gated else set()
-            fig = token_timeline(motion, flagged, forbidden, replaced if result.method != "lcr-gated" else {})
+            fig = token_timeline(motion, flagged, forbidden, replaced)
             fig.update_layout(title=title, height=300)
             return fig
 

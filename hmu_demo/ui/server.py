@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ WARM_UP_PROMPT = "a person walks forward"
 HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motion")
 #: The app renders 320 px panels (the side-by-side video is 640 px wide; the page shows it at about
 #: 700-900 px) with x264's fastest preset and 4x MSAA: a 6-second comparison (three videos) then
-#: takes about 2.7 s on two CPU cores, 384 px 3.3-3.9 s, and 512 px with "veryfast" (the CLI's
+#: takes about 2.7 s on two CPU cores, 384 px 3.1-3.8 s, and 512 px with "veryfast" (the CLI's
 #: default) 4.7 s. Dropping MSAA instead would save as much but leave stair-stepped edges.
 APP_RENDER = RenderConfig(width=320, height=320, preset="ultrafast")
 
@@ -61,10 +60,13 @@ def app_render() -> RenderConfig:
     return replace(APP_RENDER, body="smpl")
 
 
-def output_folder() -> Path:
-    """The app's own output folder (HMU_OUTPUT_DIR, else a new temporary one): the only files it serves."""
+def output_folder() -> Path | None:
+    """HMU_OUTPUT_DIR (created), or None: the service then writes into a temporary folder of its own,
+    removed when the app stops. Either way it is the only folder the app serves files from."""
     configured = os.environ.get(OUTPUT_ENV, "").strip()
-    folder = Path(configured).expanduser() if configured else Path(tempfile.mkdtemp(prefix="hmu_studio_"))
+    if not configured:
+        return None
+    folder = Path(configured).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     return folder.resolve()
 
@@ -81,24 +83,23 @@ def warm_up(service: StudioService, handlers: StudioHandlers) -> float:
     return time.perf_counter() - start
 
 
-def create(safe_mode: bool | None = None, config: ServiceConfig | None = None):
+def create(safe_mode: bool | None = None):
     """(service, handlers, Blocks) ready to launch."""
     from hmu_demo.ui.layout import build_app
 
-    config = config or ServiceConfig(output_dir=output_folder(), render=app_render())
-    service = StudioService(config, safe_mode=safe_mode)
+    service = StudioService(ServiceConfig(output_dir=output_folder(), render=app_render()), safe_mode=safe_mode)
     handlers = StudioHandlers(service)
     use_spaces_gpu(handlers)
     return service, handlers, build_app(service, handlers)
 
 
-def launch(host: str | None = None, port: int | None = None, safe_mode: bool | None = None, warm: bool = True,
-           block: bool = True, config: ServiceConfig | None = None):
-    """Build and serve the app; with ``block=False`` return (service, demo, url) once it answers."""
+def launch(host: str | None = None, port: int | None = None, safe_mode: bool | None = None,
+           warm: bool = True) -> None:
+    """Build and serve the app until it is stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     try:
-        service, handlers, demo = create(safe_mode, config)
+        service, handlers, demo = create(safe_mode)
         service.warm_up()  # models load once, before the first request
     except StudioError as err:
         raise SystemExit(f"HMU Studio cannot start: {err}") from None
@@ -113,10 +114,7 @@ def launch(host: str | None = None, port: int | None = None, safe_mode: bool | N
         def run() -> None:
             log.info("warm-up done in %.1f s", warm_up(service, handlers))
         threading.Thread(target=run, name="hmu-warm-up", daemon=True).start()
-    if not block:
-        return service, demo, url
     try:
         demo.block_thread()
     finally:
         service.close()
-    return service, demo, url

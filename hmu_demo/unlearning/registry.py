@@ -183,7 +183,8 @@ def apply(bundle, concept: Concept | str, method: str, *, text_encoder=None,
         if erase or preserve:
             report.seconds += index_seconds
         return edited, report
-    check_split(lcr.concept_split(lcr.load_index(index), concept), concept, method)
+    index = lcr.load_index(index)  # read once: the check and the edit share it
+    check_split(lcr.concept_split(index, concept), concept, method)
     if method == "lcr-gated":
         return gate.lcr_gated_edit(bundle, concept, text_encoder, index=index, **hp)
     variant = {"lcr": "official", "lcr-orth": "orth", "lcr-nearest": "nearest"}[method]
