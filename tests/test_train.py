@@ -22,6 +22,7 @@ from hmu_demo.models.code_index import CodeIndex, CodeIndexError
 from hmu_demo.models.rvq import RVQVAE
 from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, model_normalizer
 from hmu_demo.train.loop import STATE_FILE, Schedule
+from hmu_demo.train.state_io import load_state
 from hmu_demo.train.tokens import encode_split
 from hmu_demo.train.transformer import caption_embeddings
 
@@ -147,7 +148,7 @@ def test_vq_training_resumes_where_it_stopped(corpus: Path, tmp_path: Path) -> N
     out = tmp_path / "vq"
     first = _train_vq(corpus, out, steps=4)
     assert first["finished"] and first["steps"] == 4
-    state = torch.load(out / STATE_FILE, weights_only=True)
+    state = load_state(out / STATE_FILE)
     assert state["step"] == 4
     meta = json.loads((out / "vq.json").read_text())
     assert meta["metrics"]["mpjpe_cm"] > 0 and "global_mpjpe_cm" in meta["metrics"]
@@ -155,7 +156,7 @@ def test_vq_training_resumes_where_it_stopped(corpus: Path, tmp_path: Path) -> N
     assert second["steps"] == 8 and second["finished"]
     log = (out / "train.log").read_text()
     assert "resumed at step 4" in log
-    assert torch.load(out / STATE_FILE, weights_only=True)["step"] == 8
+    assert load_state(out / STATE_FILE)["step"] == 8
 
 
 def test_time_budget_stops_resumably(corpus: Path, tmp_path: Path) -> None:

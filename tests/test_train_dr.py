@@ -19,7 +19,9 @@ from hmu_demo.data.humanml3d import MotionDataset
 from hmu_demo.data.lexicon import count_matching_lines, load_lexicon
 from hmu_demo.models.bundle import ModelBundle
 from hmu_demo.train.data import MotionSplit, model_normalizer
+from hmu_demo.train.state_io import load_state
 from hmu_demo.train.tokens import TokenTable
+from hmu_demo.train.transformer import TOKENS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_FILES = ("vq/vq.json", "masked/masked.json", "residual/residual.json", "bamm/bamm.json", "length/length.json")
@@ -93,7 +95,7 @@ def test_dr_training_saw_no_forget_motion(dr_run, corpus: Path, forget) -> None:
     for name in STAGE_FILES:  # every model was trained and validated on the retain files
         assert json.loads((work / name).read_text())["splits"] == [str(files["train"]), str(files["val"])], name
     # the token tables the transformers and the length estimator trained on hold the retain crops only
-    saved = torch.load(work / "vq" / "tokens.pt", map_location="cpu", weights_only=True)
+    saved = load_state(work / "vq" / TOKENS_FILE)
     norm = model_normalizer(corpus)
     for split in ("train", "val"):
         retain_crops = len(MotionSplit.load(corpus, files[split], norm).crops)

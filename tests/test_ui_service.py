@@ -149,8 +149,10 @@ def test_bad_input_gets_a_clear_error(service, violent, kwargs, message) -> None
 
 
 def test_missing_checkpoint_folder(tmp_path) -> None:
-    with pytest.raises(StudioError, match="does not exist"):
-        StudioService(_config(bundle_dir=tmp_path / "nowhere")).warm_up()
+    broken = StudioService(_config(bundle_dir=tmp_path / "nowhere")).warm_up()  # starts anyway
+    assert [p.part for p in broken.problems] == ["models", "code index"]
+    with pytest.raises(StudioError, match="nowhere does not exist.*Fix: restore the file"):
+        broken.compare("a person walks", seconds=2.0)
 
 
 def test_edit_cache_is_bounded() -> None:

@@ -212,11 +212,30 @@ def test_edit_folder_refuses_other_bundles_and_corrupt_files(encoder, index_file
     with pytest.raises(EditError, match="not an edit folder"):
         load_edit(bundle, tmp_path / "missing")
     (folder / EDIT_WEIGHTS).write_bytes(b"\x00" * 20)
+    with pytest.raises(EditError, match="edit.safetensors does not match edit.json"):
+        load_edit(bundle, folder)
+    meta = json.loads((folder / EDIT_JSON).read_text(encoding="utf-8"))
+    del meta["weights_sha256"]  # an edit written before checksums: the safetensors reader catches it
+    (folder / EDIT_JSON).write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(EditError, match="cannot be read"):
         load_edit(bundle, folder)
     (folder / EDIT_JSON).write_text("{not json", encoding="utf-8")
     with pytest.raises(EditError, match="not valid JSON"):
         load_edit(bundle, folder)
+
+
+def test_edit_folders_are_written_atomically(encoder, index_file, tmp_path):
+    """A new folder appears whole; rewriting one that a kill split (new weights, old edit.json) is caught."""
+    bundle = _bundle()
+    first = save_edit(bundle, *apply(bundle, "violence", "lcr", index=index_file, k=3), tmp_path / "edit")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edit"]  # no staging folder left behind
+    assert sorted(p.name for p in first.iterdir()) == [EDIT_JSON, EDIT_WEIGHTS]
+    other = save_edit(bundle, *apply(bundle, "violence", "lcr", index=index_file, k=5), tmp_path / "other")
+    (first / EDIT_WEIGHTS).write_bytes((other / EDIT_WEIGHTS).read_bytes())  # killed between the two renames
+    with pytest.raises(EditError, match="interrupted write"):
+        load_edit(bundle, first)
+    save_edit(bundle, *apply(bundle, "violence", "lcr", index=index_file, k=3), first)  # rewriting repairs it
+    assert load_edit(bundle, first)[1].hyperparameters["k"] == 3
 
 
 # -- CLIs ----------------------------------------------------------------------------------------------

@@ -225,9 +225,16 @@ class Judge:
             if not path.is_file():
                 raise FileNotFoundError(f"judge checkpoint file {path} is missing "
                                         "(train one with `python -m hmu_demo.train.judge`)")
-        config = json.loads(config_path.read_text())
-        net = build_net(config)
-        net.load_state_dict(load_file(str(weights_path)))
+        try:
+            config = json.loads(config_path.read_text())
+            net = build_net(config)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"cannot read judge config {config_path}: {type(err).__name__}: {err}") from err
+        try:
+            net.load_state_dict(load_file(str(weights_path)))
+        except Exception as err:  # safetensors' own error type is not an OSError
+            raise ValueError(f"cannot read judge weights {weights_path} (corrupt or from another config?): "
+                             f"{type(err).__name__}: {err}") from err
         return cls(net, config, device, folder)
 
     def normalise(self, joints: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

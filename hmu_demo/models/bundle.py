@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ from hmu_demo.models.rvq import RVQVAE, VQConfig
 from hmu_demo.models.text import TextEncoder, text_encoder
 from hmu_demo.motion.normalization import FEAT_BIAS, Normalizer
 
-__all__ = ["BundleConfig", "ModelBundle", "BundleError", "BUNDLE_FORMAT", "MODEL_FILES"]
+__all__ = ["BundleConfig", "ModelBundle", "BundleError", "BUNDLE_FORMAT", "MODEL_FILES", "OPTIONAL_MODELS"]
 
 #: Version of our folder format, stored in bundle.json.
 BUNDLE_FORMAT = 1
@@ -60,6 +60,8 @@ MODEL_FILES = {
     "length_estimator": "length.safetensors",
 }
 TEXT_ENCODER_DIMS = {"minilm": 384, "clip": 512}
+#: Models a bundle can be loaded without (BAMM backbone; the length estimator, when lengths are given).
+OPTIONAL_MODELS = frozenset({"bamm", "length_estimator"})
 
 
 class BundleError(CheckpointError):
@@ -200,12 +202,25 @@ def _load_stats_file(path: Path) -> np.ndarray:
     return arr
 
 
+def _load_model_file(module: nn.Module, path: Path, attr: str, folder: Path, load_file) -> None:
+    if not path.is_file():
+        raise BundleError(f"{path} is missing (bundle {folder} needs it for the {attr} model)")
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise BundleError(f"cannot read {path} (corrupt safetensors file?): {type(err).__name__}: {err}") from err
+    try:
+        load_state_dict_checked(module, state, path)
+    except CheckpointError as err:
+        raise BundleError(str(err)) from err
+
+
 class ModelBundle(nn.Module):
     """The models of one text-to-motion system plus its model-side normaliser and config.
 
     ``vq`` (:class:`RVQVAE`), ``masked`` (:class:`MaskTransformer`), ``residual``
     (:class:`ResidualTransformer`), ``bamm`` (:class:`BAMMTransformer` or None),
-    ``length_estimator`` (:class:`LengthEstimator`), ``normalizer`` (:class:`Normalizer` with the
+    ``length_estimator`` (:class:`LengthEstimator`, None when loaded without it), ``normalizer`` (:class:`Normalizer` with the
     model-side mean/std, used to de-normalise decoder output) and ``config``. Built with random
     weights; use :meth:`load` / :meth:`from_official` for trained ones. Modules start in eval mode.
     """
@@ -219,6 +234,8 @@ class ModelBundle(nn.Module):
         self.bamm = BAMMTransformer(config.bamm) if config.bamm is not None else None
         self.length_estimator = LengthEstimator(config.clip_dim, config.length_classes, config.length_hidden)
         self.normalizer = Normalizer(np.asarray(mean), np.asarray(std))
+        #: Optional models :meth:`load` left out -> why (the message names the file).
+        self.unavailable: dict[str, str] = {}
         if self.normalizer.dim != config.vq.dim_pose:
             raise ValueError(f"mean/std have {self.normalizer.dim} dims, the VQ expects {config.vq.dim_pose}")
         self.eval()
@@ -241,7 +258,8 @@ class ModelBundle(nn.Module):
         out: dict[str, nn.Module] = {"vq": self.vq, "masked": self.masked, "residual": self.residual}
         if self.bamm is not None:
             out["bamm"] = self.bamm
-        out["length_estimator"] = self.length_estimator
+        if self.length_estimator is not None:
+            out["length_estimator"] = self.length_estimator
         return out
 
     # ------------------------------------------------------------------ text encoder
@@ -309,9 +327,19 @@ class ModelBundle(nn.Module):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> "ModelBundle":
-        """Read a folder written by :meth:`save`; errors name the missing or corrupt file."""
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu",
+             optional: Collection[str] = ()) -> "ModelBundle":
+        """Read a folder written by :meth:`save`; errors name the missing or corrupt file.
+
+        Models named in ``optional`` (``bamm``, ``length_estimator``) whose file is missing or
+        unreadable are left out (set to None) instead, with the reason in :attr:`unavailable`, so
+        an app can still serve what the other files allow.
+        """
         from safetensors.torch import load_file
+
+        unknown = set(optional) - OPTIONAL_MODELS
+        if unknown:
+            raise ValueError(f"only {sorted(OPTIONAL_MODELS)} can be optional, got {sorted(unknown)}")
 
         folder = Path(folder).expanduser()
         if not folder.is_dir():
@@ -335,15 +363,13 @@ class ModelBundle(nn.Module):
         except ValueError as err:
             raise BundleError(f"{folder}: {err}") from err
         for attr, module in bundle.models().items():
-            path = folder / MODEL_FILES[attr]
-            if not path.is_file():
-                raise BundleError(f"{path} is missing (bundle {folder} needs it for the {attr} model)")
             try:
-                state = load_file(str(path))
-            except Exception as err:
-                raise BundleError(f"cannot read {path} (corrupt safetensors file?): {type(err).__name__}: {err}") \
-                    from err
-            load_state_dict_checked(module, state, path)
+                _load_model_file(module, folder / MODEL_FILES[attr], attr, folder, load_file)
+            except BundleError as err:
+                if attr not in optional:
+                    raise
+                setattr(bundle, attr, None)
+                bundle.unavailable[attr] = str(err)
         return bundle.to(device).eval()
 
     # ------------------------------------------------------------------ official format

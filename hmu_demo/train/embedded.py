@@ -49,7 +49,8 @@ import numpy as np
 import torch
 
 from hmu_demo.models.bundle import MODEL_FILES, BundleConfig, ModelBundle
-from hmu_demo.train.loop import read_stage, resolve_device
+from hmu_demo.train.loop import STATE_FILE, read_stage, resolve_device
+from hmu_demo.train.state_io import load_state
 
 __all__ = ["STAGES", "train_all", "retain_splits", "assemble", "main"]
 
@@ -191,7 +192,7 @@ def train_all(args: argparse.Namespace, data: Path, splits: tuple[str, str] = ("
 def _stage_summary(folder: Path, stage: str) -> dict:
     """The stage's exported metrics plus its training time and step count (from its state file)."""
     _, meta = read_stage(folder, stage)
-    state = torch.load(folder / "train_state.pt", map_location="cpu", weights_only=True)
+    state = load_state(folder / STATE_FILE)
     return {"steps": int(state["step"]), "seconds": round(float(state["seconds"]), 1),
             "best_step": meta["metrics"].get("step"), "metrics": meta["metrics"]}
 

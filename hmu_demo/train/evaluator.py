@@ -13,7 +13,7 @@ real clips), and that R-precision goes into ``evaluator.json``: it bounds every 
 evaluator gives.
 
 Caption sentence embeddings (MiniLM) are computed once into ``WORK/captions.npz``; progress goes
-to ``WORK/train.log``; ``--resume`` continues an interrupted run from ``WORK/train_state.pt``.
+to ``WORK/train.log``; ``--resume`` continues an interrupted run from ``WORK/train_state.safetensors``.
 """
 
 from __future__ import annotations

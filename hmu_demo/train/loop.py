@@ -8,8 +8,9 @@ validation function; :func:`run` does the rest the same way for all of them:
 - a tqdm progress bar and ``OUT/train.log``;
 - validation every ``val_every`` steps; the weights with the best validation score are exported
   (``export``) as they appear, so an interrupted run still leaves its best model;
-- the full training state (model, optimiser, step, RNG, best score) in ``OUT/train_state.pt`` at
-  every validation; ``resume=True`` continues from it exactly where it stopped;
+- the full training state (model, optimiser, step, RNG, best score) in ``OUT/train_state.safetensors``
+  (:mod:`hmu_demo.train.state_io`, no pickle) at every validation; ``resume=True`` continues from it
+  exactly where it stopped;
 - a time budget: ``max_minutes`` stops the run (resumable) once spent; with ``steps=None`` the
   number of steps is fitted to the budget after measuring the first ``calibrate`` steps;
 - several GPUs through ``torchrun`` (DistributedDataParallel): each process draws its own batches,
@@ -28,9 +29,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from hmu_demo.train.state_io import load_state, save_state
+
 __all__ = ["Schedule", "Distributed", "TrainLog", "RunSpec", "run", "resolve_device", "setup_distributed"]
 
-STATE_FILE = "train_state.pt"
+STATE_FILE = "train_state.safetensors"
+LEGACY_STATE_FILE = "train_state.pt"  # the pickled state of earlier versions: refused, never loaded
 LOG_FILE = "train.log"
 
 
@@ -160,10 +164,27 @@ def _agree(value: int, dist_info: Distributed) -> int:
     return int(t.item())
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _resume_state(out: Path) -> dict[str, Any] | None:
+    """The state to resume from, if any. An old pickled state is refused with a message rather than
+    unpickled (loading a pickle can run code) or silently skipped (a fresh start would overwrite the
+    exported best weights with its first, worse, validation)."""
+    path, legacy = out / STATE_FILE, out / LEGACY_STATE_FILE
+    if path.is_file():
+        return load_state(path)
+    if legacy.is_file():
+        raise RuntimeError(f"{legacy} is a training state in the old pickle format, which is no longer loaded; "
+                           "run without --resume to start over (the old file is then removed), with --init "
+                           f"{out}/<model>.safetensors to start from the weights it exported")
+    return None
+
+
+def _discard_states(out: Path, log: TrainLog) -> None:
+    """A fresh run drops the states of earlier runs (several ranks may race here, hence missing_ok)."""
+    (out / STATE_FILE).unlink(missing_ok=True)
+    legacy = out / LEGACY_STATE_FILE
+    if legacy.is_file():
+        legacy.unlink(missing_ok=True)
+        log(f"removed {legacy} (old pickled training state)")
 
 
 def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Distributed(), *,
@@ -188,8 +209,8 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
     generator = torch.Generator(device="cpu").manual_seed(seed * 1000 + dist_info.rank)
     step, best, total, seconds_before = 0, None, steps, 0.0
     state_path = out / STATE_FILE
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    state = _resume_state(out) if resume else None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         generator.set_state(state["rng"][dist_info.rank % len(state["rng"])])
@@ -198,17 +219,17 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
         if steps is not None and total is not None and steps != total:
             total = steps  # an explicit --steps on resume extends or shortens the run
         log(f"{spec.name}: resumed at step {step} (best {spec.score_key} {best})")
-    elif state_path.is_file():
-        state_path.unlink()
+    elif not resume:
+        _discard_states(out, log)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{spec.name}: {n_params:,} parameters on {device} x{dist_info.world}, "
         f"{'auto' if total is None else total} steps, {spec.info}")
 
-    def save_state() -> None:
+    def save_progress() -> None:
         if dist_info.main:
-            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                          "best": best, "total": total, "rng": [generator.get_state()],
-                          "seconds": seconds_before + time.perf_counter() - t0}, state_path)
+            save_state({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "best": best, "total": total, "rng": [generator.get_state()],
+                        "seconds": seconds_before + time.perf_counter() - t0}, state_path)
 
     def validate_and_keep() -> dict[str, float]:
         nonlocal best
@@ -247,7 +268,7 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
         batch = spec.sample(generator)
         loss, metrics = spec.loss(trained, batch)
         if not torch.isfinite(loss):
-            save_state()
+            save_progress()
             raise FloatingPointError(f"{spec.name}: loss is {float(loss)} at step {step}; state saved in {out}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -267,7 +288,7 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
         at_end = total is not None and step >= total
         if dist_info.main and (step % val_every == 0 or at_end):
             last_metrics = validate_and_keep()
-            save_state()
+            save_progress()
         over = max_minutes is not None and seconds_before + time.perf_counter() - t0 > max_minutes * 60
         if max_minutes is not None and dist_info.world > 1:
             over = bool(_agree(int(over), dist_info))
@@ -275,7 +296,7 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
             stopped_for_time = True
             if dist_info.main:
                 last_metrics = validate_and_keep()
-                save_state()
+                save_progress()
             log(f"{spec.name}: stopped at step {step}: time budget of {max_minutes} min spent "
                 "(run again with --resume to continue)")
             break

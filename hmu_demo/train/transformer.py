@@ -29,13 +29,14 @@ from hmu_demo.models.rvq import RVQVAE, VQConfig
 from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, embed_captions
 from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, read_stage, run_distributed,
                                  setup_distributed)
+from hmu_demo.train.state_io import StateFileError, load_state, save_state
 from hmu_demo.train.tokens import TokenTable, encode_split
 from hmu_demo.motion.normalization import Normalizer
 
 __all__ = ["MODELS", "load_vq", "caption_embeddings", "token_tables", "train_transformer", "main"]
 
 MODELS = {"masked": MaskTransformer, "residual": ResidualTransformer, "bamm": BAMMTransformer}
-TOKENS_FILE = "tokens.pt"
+TOKENS_FILE = "tokens.safetensors"
 
 
 def load_vq(folder: Path, device: torch.device) -> tuple[RVQVAE, Normalizer]:
@@ -64,10 +65,11 @@ def caption_embeddings(data: Path, splits: list[MotionSplit], cache: Path, encod
 def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.device, limit: int | None = None,
                  max_tokens: int = 49, progress: bool = True, splits: tuple[str, str] = ("train", "val")
                  ) -> tuple[dict[str, TokenTable], CaptionEmbeddings]:
-    """Train/val token tables of the ``splits`` files (keyed "train" and "val"), cached in ``vq_folder/tokens.pt``.
+    """Train/val token tables of the ``splits`` files (keyed "train" and "val"), cached in
+    ``vq_folder/tokens.safetensors``.
 
     The cache is checked before the corpus is read (each training process of a pipeline calls this),
-    and rebuilt when the VQ weights or the caption cache changed.
+    and rebuilt when the VQ weights or the caption cache changed, or when it cannot be read.
     """
     cache = vq_folder / TOKENS_FILE
     weights = vq_folder / "vq.safetensors"
@@ -79,7 +81,7 @@ def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.devi
                      "captions": None if stamp is None else (stamp.st_mtime_ns, stamp.st_size)})
 
     if cache.is_file() and captions.is_file():
-        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        saved = _read_token_cache(cache)
         if saved.get("key") == key():
             return ({n: TokenTable.from_state(saved[n]) for n in ("train", "val")},
                     CaptionEmbeddings.load(captions))
@@ -88,10 +90,16 @@ def token_tables(data: Path, vq_folder: Path, captions: Path, device: torch.devi
               for name, split in zip(("train", "val"), splits)}
     embeddings = caption_embeddings(data, list(loaded.values()), captions, progress=progress)
     tables = {n: encode_split(vq, s, embeddings, max_tokens) for n, s in loaded.items()}
-    tmp = cache.with_name(cache.name + ".tmp")
-    torch.save({"key": key(), **{n: t.state() for n, t in tables.items()}}, tmp)
-    tmp.replace(cache)
+    save_state({"key": key(), **{n: t.state() for n, t in tables.items()}}, cache)
     return tables, embeddings
+
+
+def _read_token_cache(cache: Path) -> dict:
+    """The cached tables, or {} when the file is damaged: it is only a cache, so it is rebuilt."""
+    try:
+        return load_state(cache)
+    except StateFileError:
+        return {}
 
 
 def _objective(kind: str, net: torch.nn.Module, ids: torch.Tensor, cond: torch.Tensor, lengths: torch.Tensor,

@@ -96,7 +96,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: fit --max-minutes)")
     parser.add_argument("--max-minutes", type=float, default=None, help="time budget; stops resumably when spent")
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when available)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.safetensors")
     parser.add_argument("--val-every", type=int, default=1000)
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips of each split")
     parser.add_argument("--splits", nargs=2, default=("train", "val"), metavar=("TRAIN", "VAL"),

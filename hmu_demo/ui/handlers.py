@@ -44,6 +44,12 @@ def guarded(action: Callable[[], T]) -> T:
         raise gr.Error(f"internal error ({type(err).__name__}): {one_line(err)}", print_exception=False) from None
 
 
+def warn_render_error(error: str | None) -> None:
+    """A failed render is a warning (a toast in the page), not an error: the motion files still come."""
+    if error:
+        gr.Warning(error)
+
+
 def parse_hyperparameters(text: object) -> dict:
     """A JSON object (or an already parsed dict); empty means the method's defaults."""
     if text is None or (isinstance(text, str) and not text.strip()):
@@ -124,8 +130,10 @@ class StudioHandlers:
         def run() -> CompareResult:
             if progress is not None:
                 progress(0.05, desc=f"{method}: generating, judging and rendering")
-            return self.service.compare(prompt, backbone, method, parse_seed(seed), parse_seconds(seconds),
-                                        concept, parse_hyperparameters(hyperparameters), render=render)
+            result = self.service.compare(prompt, backbone, method, parse_seed(seed), parse_seconds(seconds),
+                                          concept, parse_hyperparameters(hyperparameters), render=render)
+            warn_render_error(result.render_error)
+            return result
         return guarded(run)
 
     @staticmethod
@@ -143,6 +151,7 @@ class StudioHandlers:
             r = self.service.generate(prompt, backbone, parse_seed(seed), parse_seconds(seconds),
                                       None if method == ORIGINAL else method, concept,
                                       parse_hyperparameters(hyperparameters))
+            warn_render_error(r.render_error)
             return _path(r.video), judge_label(r.judge), _path(r.files["npy"]), _path(r.files["bvh"])
         return guarded(run)
 

@@ -51,6 +51,7 @@ PAUSE_VIDEOS_JS = "(...args) => { document.querySelectorAll('video').forEach((v)
 CSS = """
 #composite-video video { max-height: 62vh; }
 .hmu-safe-banner { background: #1f6f5c; color: white; padding: 6px 12px; border-radius: 6px; }
+.hmu-problem-banner { background: #fff4e5; border-left: 4px solid #d9822b; padding: 6px 12px; }
 """
 
 
@@ -94,6 +95,11 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
         if safe:
             gr.Markdown("**Safe deployment mode**: only the unlearned model is served.",
                         elem_classes=["hmu-safe-banner"])
+        problems = service.problems
+        if problems:
+            gr.Markdown("**Some checkpoints could not be loaded; the app runs with the rest.**\n\n"
+                        + "\n".join(f"- {p.message()}" for p in problems),
+                        elem_id="startup-problems", elem_classes=["hmu-problem-banner"])
         last = gr.State(None)
         with gr.Tab("Compare", id="compare"):
             with gr.Row():
@@ -190,6 +196,10 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     f"{t.judging:.2f} s, rendering {t.rendering:.2f} s, edit {t.edit:.2f} s")
             if result.original is not None:
                 line += "; the edit changed this motion" if result.changed else "; the edit left this motion unchanged"
+            if result.unlearned_judge is None:
+                line += "; no judge verdicts (the judge could not be loaded)"
+            if result.render_error:
+                line = f"**{result.render_error[0].upper()}{result.render_error[1:]}.** {line}"
             return line, handlers.downloads(result)
 
         def inspect_last(result: CompareResult | None):

@@ -10,8 +10,10 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from hmu_demo.generate import EMBEDDED_DIR
 from hmu_demo.render.config import RenderConfig
 from hmu_demo.ui.handlers import DEFAULT_METHOD, StudioHandlers
 from hmu_demo.ui.layout import launch_options
@@ -32,6 +34,15 @@ HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motio
 #: takes about 2.7 s on two CPU cores, 384 px 3.1-3.8 s, and 512 px with "veryfast" (the CLI's
 #: default) 4.7 s. Dropping MSAA instead would save as much but leave stair-stepped edges.
 APP_RENDER = RenderConfig(width=320, height=320, preset="ultrafast")
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Where the app's models are (``python app.py --bundle/--judge/--index``); defaults: shipped ones."""
+
+    bundle_dir: Path = EMBEDDED_DIR
+    judge_dir: Path | None = None   # None: checkpoints/judge
+    index: Path | None = None       # None: the bundle folder's code_index.json.gz
 
 
 def use_spaces_gpu(handlers: StudioHandlers) -> bool:
@@ -83,26 +94,31 @@ def warm_up(service: StudioService, handlers: StudioHandlers) -> float:
     return time.perf_counter() - start
 
 
-def create(safe_mode: bool | None = None):
-    """(service, handlers, Blocks) ready to launch."""
+def create(safe_mode: bool | None = None, checkpoints: Checkpoints | None = None):
+    """(service, handlers, Blocks) ready to launch; the models load here (parts that fail are listed
+    in ``service.problems`` and shown on the page)."""
     from hmu_demo.ui.layout import build_app
 
-    service = StudioService(ServiceConfig(output_dir=output_folder(), render=app_render()), safe_mode=safe_mode)
+    where = checkpoints or Checkpoints()
+    config = ServiceConfig(bundle_dir=where.bundle_dir, judge_dir=where.judge_dir, index=where.index,
+                           output_dir=output_folder(), render=app_render())
+    service = StudioService(config, safe_mode=safe_mode).warm_up()
     handlers = StudioHandlers(service)
     use_spaces_gpu(handlers)
     return service, handlers, build_app(service, handlers)
 
 
 def launch(host: str | None = None, port: int | None = None, safe_mode: bool | None = None,
-           warm: bool = True) -> None:
-    """Build and serve the app until it is stopped."""
+           warm: bool = True, checkpoints: Checkpoints | None = None) -> None:
+    """Build and serve the app until it is stopped (with whatever models could be loaded)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     try:
-        service, handlers, demo = create(safe_mode)
-        service.warm_up()  # models load once, before the first request
+        service, handlers, demo = create(safe_mode, checkpoints)
     except StudioError as err:
         raise SystemExit(f"HMU Studio cannot start: {err}") from None
+    for problem in service.problems:
+        print(f"HMU Studio: {problem.message()}", flush=True)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     _, url, _ = demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
                             allowed_paths=[str(service.output_dir)], show_error=True, quiet=True,

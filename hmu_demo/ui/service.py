@@ -1,7 +1,8 @@
 """The app's service layer, independent of Gradio: prompt -> original and unlearned motion, judged, rendered.
 
 :class:`StudioService` loads the model bundle, its text encoder, the judge and the code index once
-(lazily, under a lock, so concurrent app requests share one copy) and caches unlearning edits in a
+(lazily, under a lock, so concurrent app requests share one copy; a part that is missing or corrupt
+disables only what needs it, see :mod:`hmu_demo.ui.resources` and ``service.problems``) and caches unlearning edits in a
 small LRU keyed by (method, normalised concept, sorted hyperparameters): an edit is a cheap copy of
 the bundle sharing every tensor it did not change, so a handful stay in memory at little cost.
 
@@ -34,6 +35,7 @@ only its own new folder and never touches earlier results or the edit cache):
 from __future__ import annotations
 
 import json
+import logging
 import numbers
 import os
 import shutil
@@ -66,6 +68,7 @@ ORIGINAL = "original"
 LABELS = ("original", "unlearned")
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class StudioError(ValueError):
@@ -78,7 +81,7 @@ class ServiceConfig:
 
     bundle_dir: Path = EMBEDDED_DIR
     judge_dir: Path | None = None          # None: the judge's default checkpoint folder
-    index: Path | None = None              # None: the code index shipped with the embedded bundle
+    index: Path | None = None              # None: code_index.json.gz in bundle_dir
     device: str | None = None              # None: CUDA when available, else CPU
     render: RenderConfig = field(default_factory=RenderConfig)
     single_videos: bool = True             # compare also writes each motion alone (same render pass: encoding only)
@@ -127,6 +130,7 @@ class CompareResult:
     original_video: Path | None = None
     unlearned_video: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)  # original_npy/bvh, unlearned_npy/bvh, edit_dir
+    render_error: str | None = None        # why there are no videos (the motion files are still written)
     edited_bundle: Any = field(default=None, repr=False)  # the edit that made ``unlearned`` (for the inspector)
 
     @property
@@ -152,6 +156,7 @@ class GenerateResult:
     folder: Path | None = None
     video: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)   # npy, bvh (+ edit_dir)
+    render_error: str | None = None        # why there is no video (the motion files are still written)
 
 
 # ----------------------------------------------------------------------------------------- validation
@@ -246,6 +251,20 @@ def _wrap(action: Callable[[], T], what: str) -> T:
         raise StudioError(f"{what}: {one_line(err)}") from err
 
 
+def _render_or_explain(render: Callable[[], None], folder: Path) -> str | None:
+    """Run ``render``; when it fails, remove its partial videos and return what failed (the caller
+    still writes the motion files: a broken renderer or encoder must not lose the motion)."""
+    try:
+        render()
+        return None
+    except Exception as err:  # noqa: BLE001 - any render/encode failure is reported, not raised
+        log.exception("rendering failed")
+        for video in folder.glob("*.mp4"):
+            video.unlink(missing_ok=True)
+        return (f"rendering failed ({type(err).__name__}: {one_line(err)}); "
+                "the motion is still downloadable as NPY and BVH")
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
@@ -260,6 +279,42 @@ def _write_motion(motion: Motion, folder: Path, stem: str) -> dict[str, Path]:
     np.save(npy, motion.joints)
     write_bvh(motion.joints, bvh)
     return {f"{stem}_npy": npy, f"{stem}_bvh": bvh}
+
+
+#: A call's folder is built under this prefix and renamed when complete: a server killed mid-request
+#: leaves only a hidden ``.partial-*`` folder (removed at the next start), never a half-written result.
+STAGING_PREFIX = ".partial-"
+
+
+class _CallFolder:
+    """One call's output folder: written at ``path`` (hidden), then ``publish`` renames it to ``final``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.final: Path | None = None
+
+    def publish(self) -> None:
+        final = self.path.with_name(self.path.name[len(STAGING_PREFIX):])
+        os.rename(self.path, final)
+        self.final = final
+
+    def moved(self, path: Path | None) -> Path | None:
+        """Where a path written under the staging folder is after publishing (others unchanged)."""
+        if path is None or self.final is None or not Path(path).is_relative_to(self.path):
+            return path
+        return self.final / Path(path).relative_to(self.path)
+
+
+def _remove_stale_staging(root: Path, before: float) -> None:
+    """Remove unfinished call folders a stopped or killed process left in ``root`` (those older than
+    this service, so a second app sharing the folder keeps its calls in flight)."""
+    for stale in root.glob(STAGING_PREFIX + "*"):
+        try:
+            if stale.is_dir() and stale.stat().st_mtime < before:
+                shutil.rmtree(stale, ignore_errors=True)
+                log.info("removed an unfinished call folder %s", stale)
+        except OSError:
+            continue
 
 
 @dataclass
@@ -282,58 +337,69 @@ class StudioService:
         self._load_lock = threading.RLock()
         self._edit_lock = threading.RLock()
         self._edits: OrderedDict[tuple, _Edit] = OrderedDict()
-        self._bundle = self._encoder = self._judge = self._index = None
-        self._device = None
+        self._loaded = None  # hmu_demo.ui.resources.Resources, once loaded
+        self._created = time.time()
+        self._swept: set[Path] = set()  # output roots cleared of an earlier process's unfinished calls
         self._tmp: Path | None = None
 
     # ------------------------------------------------------------------ shared resources
-    def _load(self) -> None:
-        """Bundle, text encoder, judge and code index, loaded once; a missing folder is a StudioError."""
+    def _resources(self):
+        """Every part that loads (once, under a lock); a part that fails is a Problem, not an error."""
         with self._load_lock:
-            if self._index is not None:
-                return
-            import torch
+            if self._loaded is None:
+                import torch
 
-            from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, Judge
-            from hmu_demo.models.bundle import ModelBundle
-            from hmu_demo.unlearning.lcr import load_index
+                from hmu_demo.ui.resources import load_resources
 
-            cfg = self.config
-            device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            try:
-                bundle = ModelBundle.load(cfg.bundle_dir, device=device)
-                encoder = bundle.make_text_encoder(device)
-                judge = Judge.load(cfg.judge_dir or DEFAULT_CHECKPOINT, device=device)
-                index = load_index(cfg.index)
-            except (OSError, ValueError, RuntimeError, ImportError) as err:
-                raise StudioError(f"cannot load the models: {one_line(err)}") from err
-            self._device, self._bundle, self._encoder, self._judge = device, bundle, encoder, judge
-            self._index = index  # set last: it marks the load as complete
+                cfg = self.config
+                device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+                self._loaded = load_resources(cfg.bundle_dir, cfg.judge_dir, cfg.index, device)
+            return self._loaded
 
     def warm_up(self) -> "StudioService":
         """Load every shared model now (e.g. at app start) instead of on the first request."""
-        self._load()
+        self._resources()
         return self
 
     @property
+    def problems(self) -> list:
+        """The parts that could not be loaded (:class:`hmu_demo.ui.resources.Problem`), in load order."""
+        return list(self._resources().problems)
+
+    def _part(self, name: str, part: str):
+        found = self._resources()
+        value = getattr(found, name)
+        if value is None:
+            problem = found.problem(part)
+            raise StudioError(problem.message() if problem else f"the {part} is not loaded")
+        return value
+
+    @property
+    def _device(self):
+        return self._resources().device
+
+    @property
     def bundle(self):
-        self._load()
-        return self._bundle
+        from hmu_demo.ui.resources import MODELS
+
+        return self._part("bundle", MODELS)
 
     @property
     def text_encoder(self):
-        self._load()
-        return self._encoder
+        from hmu_demo.ui.resources import MODELS
+
+        return self._part("encoder", MODELS)
 
     @property
     def judge(self):
-        self._load()
-        return self._judge
+        """The judge, or None when it could not be loaded (results then carry no verdicts)."""
+        return self._resources().judge
 
     @property
     def index(self):
-        self._load()
-        return self._index
+        from hmu_demo.ui.resources import INDEX
+
+        return self._part("index", INDEX)
 
     @staticmethod
     def methods() -> list[str]:
@@ -342,8 +408,14 @@ class StudioService:
         return method_names()
 
     def backbones(self) -> list[str]:
-        """The backbones this bundle can run (BAMM only when it ships one)."""
-        return [b for b in BACKBONES if b != "bamm" or self.bundle.bamm is not None]
+        """The backbones this bundle can run (BAMM only when it ships one and its weights loaded)."""
+        bundle = self._resources().bundle
+        return [b for b in BACKBONES if b != "bamm" or (bundle is not None and bundle.bamm is not None)]
+
+    def _judge(self, motions: list) -> list:
+        """The judge's verdict per motion; Nones when the judge could not be loaded."""
+        judge = self.judge
+        return [None] * len(motions) if judge is None else judge.score([m.joints for m in motions])
 
     @property
     def output_dir(self) -> Path:
@@ -408,19 +480,34 @@ class StudioService:
         return str(backbone)
 
     def _generate(self, bundle, prompt: str, backbone: str, seed: int, seconds: float | None) -> Motion:
+        if seconds is None and bundle.length_estimator is None:
+            raise StudioError("the length estimator could not be loaded (see the banner): set the length in seconds")
         lengths = None if seconds is None else [seconds * FPS]
         gen = Generator(bundle, self.text_encoder, device=self._device)
         return _wrap(lambda: gen.generate([prompt], lengths, seed=seed, steps=self.config.steps,
                                           backbone=backbone)[0], "cannot generate")
 
-    def _call_folder(self, out_dir: str | os.PathLike | None) -> Path:
-        """A new folder for one call's files (never an existing one, so earlier results stay intact)."""
+    @contextmanager
+    def _call_folder(self, out_dir: str | os.PathLike | None) -> Iterator[_CallFolder]:
+        """A new folder for one call's files (never an existing one, so earlier results stay intact),
+        built hidden and published when the block ends; removed instead when it fails."""
         root = self.output_dir if out_dir is None else Path(out_dir).expanduser()
         try:
             root.mkdir(parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=root))
+            with self._load_lock:
+                if root not in self._swept:
+                    _remove_stale_staging(root, self._created)
+                    self._swept.add(root)
+            call = _CallFolder(Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + time.strftime("%Y%m%d-%H%M%S-"),
+                                                     dir=root)))
         except OSError as err:
             raise StudioError(f"cannot write results to {root}: {one_line(err)}") from err
+        try:
+            yield call
+            call.publish()
+        except BaseException:
+            shutil.rmtree(call.path, ignore_errors=True)
+            raise
 
     def _write_edit(self, entry: _Edit, folder: Path, backbone: str) -> Path:
         """The edit folder under ``folder``: linked from an earlier copy when one exists, else written."""
@@ -447,12 +534,10 @@ class StudioService:
         live unlearning's downloadable result."""
         backbone = self._check_backbone(backbone)
         entry, cached = self._edit(method, concept, hyperparameters)
-        folder = self._call_folder(out_dir)
-        try:
-            return self._write_edit(entry, folder, backbone), entry.report, cached
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        with self._call_folder(out_dir) as call:
+            edit_dir = self._write_edit(entry, call.path, backbone)
+        entry.saved = call.moved(entry.saved)
+        return call.moved(edit_dir), entry.report, cached
 
     def code_video(self, code: object, method: str | None = None, concept: Concept | str = "violence",
                    hyperparameters: Mapping[str, Any] | None = None, repeats: int = 4,
@@ -480,13 +565,13 @@ class StudioService:
         if self.safe_mode and report is not None and int(code) in set(report.codes):
             raise StudioError(f"safe mode is on: code {int(code)} is flagged by {report.method} and is not played")
         joints = code_motion_joints(bundle, int(code), repeats)
-        folder = self._call_folder(out_dir)
-        try:
-            return render_video(joints, folder / f"code_{int(code)}.mp4",
-                                replace(self._render_config(), label=f"code {int(code)}", trajectory=False))
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        with self._call_folder(out_dir) as call:
+            video = call.path / f"code_{int(code)}.mp4"
+            error = _render_or_explain(lambda: render_video(joints, video, replace(
+                self._render_config(), label=f"code {int(code)}", trajectory=False)), call.path)
+            if error:
+                raise StudioError(error.split(";")[0])
+        return call.moved(video)
 
     # ------------------------------------------------------------------ public calls
     def compare(self, prompt: str, backbone: str = "momask", method: str = "lcr-gated", seed: int = 0,
@@ -508,7 +593,7 @@ class StudioService:
             unlearned = self._generate(entry.bundle, prompt, backbone, seed,
                                        seconds if original is None else original.length_frames / FPS)
         with _timed(timings, "judging"):
-            verdicts = self.judge.score([m.joints for m in (original, unlearned) if m is not None])
+            verdicts = self._judge([m for m in (original, unlearned) if m is not None])
         result = CompareResult(prompt, backbone, method, concept_text, seed, dict(entry.report.hyperparameters),
                                original, unlearned, None if original is None else verdicts[0], verdicts[-1],
                                entry.report, cached, self.safe_mode, timings, edited_bundle=entry.bundle)
@@ -517,19 +602,22 @@ class StudioService:
         return result
 
     def _compare_outputs(self, result: CompareResult, entry: _Edit, out_dir: str | os.PathLike | None) -> None:
-        folder = self._call_folder(out_dir)
-        try:
+        with self._call_folder(out_dir) as call:
+            folder = call.path
             with _timed(result.timings, "rendering"):
-                self._render_compare(result, folder)
+                result.render_error = _render_or_explain(lambda: self._render_compare(result, folder), folder)
+            if result.render_error:
+                result.side_by_side_video = result.original_video = result.unlearned_video = None
             with _timed(result.timings, "export"):
                 for stem, motion in ((LABELS[0], result.original), (LABELS[1], result.unlearned)):
                     if motion is not None:
                         result.files.update(_write_motion(motion, folder, stem))
                 result.files["edit_dir"] = self._write_edit(entry, folder, result.backbone)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        result.folder = folder
+        result.folder = call.final
+        result.side_by_side_video, result.original_video, result.unlearned_video = map(
+            call.moved, (result.side_by_side_video, result.original_video, result.unlearned_video))
+        result.files = {k: call.moved(v) for k, v in result.files.items()}
+        entry.saved = call.moved(entry.saved)
 
     def _render_compare(self, result: CompareResult, folder: Path) -> None:
         from hmu_demo.render.api import render_comparison, render_side_by_side, render_video
@@ -569,7 +657,7 @@ class StudioService:
         with _timed(timings, "generation"):
             motion = self._generate(self.bundle if entry is None else entry.bundle, prompt, backbone, seed, seconds)
         with _timed(timings, "judging"):
-            verdict = self.judge.score([motion.joints])[0]
+            verdict = self._judge([motion])[0]
         result = GenerateResult(prompt, backbone, ORIGINAL if original else method,
                                 None if original else concept_key(concept), seed, motion, verdict,
                                 None if entry is None else entry.report, cached, timings)
@@ -580,16 +668,22 @@ class StudioService:
     def _generate_outputs(self, result: GenerateResult, entry: _Edit | None, out_dir: str | os.PathLike | None) -> None:
         from hmu_demo.render.api import render_video
 
-        folder = self._call_folder(out_dir)
-        try:
-            with _timed(result.timings, "rendering"):
+        with self._call_folder(out_dir) as call:
+            folder = call.path
+
+            def render() -> None:
                 result.video = render_video(result.motion.joints, folder / "motion.mp4", self._render_config())
+
+            with _timed(result.timings, "rendering"):
+                result.render_error = _render_or_explain(render, folder)
+            if result.render_error:
+                result.video = None
             with _timed(result.timings, "export"):
                 files = _write_motion(result.motion, folder, "motion")
                 result.files = {"npy": files["motion_npy"], "bvh": files["motion_bvh"]}
                 if entry is not None:
                     result.files["edit_dir"] = self._write_edit(entry, folder, result.backbone)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        result.folder = folder
+        result.folder, result.video = call.final, call.moved(result.video)
+        result.files = {k: call.moved(v) for k, v in result.files.items()}
+        if entry is not None:
+            entry.saved = call.moved(entry.saved)

@@ -6,7 +6,11 @@ Folder layout (written by ``python -m hmu_demo.unlearn``, read by ``--edit DIR``
                            "vq.quantizer.layers.0.codebook", ...) and the LCR-gated gate's buffers
                            ("gate.forbidden", "gate.motion_text", "gate.motion_forget")
     DIR/edit.json          {"format": "hmu-edit", "version": 1, "backbone", "report": EditReport,
-                            "gate": gate settings or null, "base": fingerprints of the base bundle}
+                            "gate": gate settings or null, "base": fingerprints of the base bundle,
+                            "weights_sha256": SHA-256 of edit.safetensors}
+
+Written atomically: a new folder appears whole (built in a hidden sibling, then renamed); an
+existing one gets its weights, then edit.json, and the checksum catches a pair a kill split.
 
 The base fingerprints (SHA-256 of the original values of every edited tensor and of the layer-0
 codebook) make :func:`load_edit` refuse an edit made for another bundle: flagged code ids or a
@@ -18,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -64,7 +70,7 @@ def save_edit(original: torch.nn.Module, edited: torch.nn.Module, report: EditRe
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     changed = changed_tensors(original, edited)
     before = _tensors(original)
     weights = {n: t for n, t in changed.items() if not n.startswith(GATE_PREFIX)}
@@ -80,12 +86,40 @@ def save_edit(original: torch.nn.Module, edited: torch.nn.Module, report: EditRe
             "base": {"fingerprints": fingerprints,
                      "text_encoder": getattr(getattr(original, "config", None), "text_encoder", None)}}
     tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in changed.items()}
-    tmp_weights, tmp_json = folder / (EDIT_WEIGHTS + ".tmp"), folder / (EDIT_JSON + ".tmp")
-    save_file(tensors, str(tmp_weights))
-    tmp_json.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    os.replace(tmp_weights, folder / EDIT_WEIGHTS)
-    os.replace(tmp_json, folder / EDIT_JSON)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        save_file(tensors, str(staging / EDIT_WEIGHTS))
+        meta["weights_sha256"] = _file_sha256(staging / EDIT_WEIGHTS)
+        (staging / EDIT_JSON).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        _publish(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _publish(staging: Path, folder: Path) -> None:
+    """Move a finished edit into place. A new (or empty) folder appears whole in one rename; into an
+    existing folder the weights go first and edit.json (holding their SHA-256) last, so a kill in
+    between leaves a pair that :func:`load_edit` recognises as mismatched, never a silent mix."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    if not folder.exists():
+        try:
+            os.rename(staging, folder)
+            return
+        except OSError:  # created meanwhile: replace file by file
+            pass
+    folder.mkdir(parents=True, exist_ok=True)
+    os.replace(staging / EDIT_WEIGHTS, folder / EDIT_WEIGHTS)
+    os.replace(staging / EDIT_JSON, folder / EDIT_JSON)
 
 
 def read_edit_meta(folder: str | os.PathLike) -> dict:
@@ -118,6 +152,9 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[torch
     path = Path(folder) / EDIT_WEIGHTS
     if not path.is_file():
         raise EditError(f"{folder} has no {EDIT_WEIGHTS}")
+    expected = meta.get("weights_sha256")
+    if expected is not None and _file_sha256(path) != expected:
+        raise EditError(f"{path} does not match {EDIT_JSON} (an interrupted write?); make the edit again")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
