@@ -11,6 +11,14 @@ length, seed, settings) and not on its position or on the other prompts of the b
 decoder is a convolution over time, so padding would leak into the last frames of shorter motions:
 decoding is therefore batched per distinct token length, never across lengths.
 
+Out of memory (``hmu_demo.models.oom``): a batch that does not fit on the GPU is retried in halves,
+and a single prompt that still does not fit runs on a CPU copy of the models (made once, kept on
+the Generator; the caller's bundle stays on the GPU, and the next call tries the GPU again).
+``Generator.last_fallback`` says what happened. Because a prompt's motion does not depend on its
+batch, the halves give the motions of the whole batch; the differences possible are float
+rounding: GPU kernels and the text encoders' padding vary with the batch shape, and the CPU
+computes in its own order (a rounding difference can flip a sampled token, rarely).
+
 CLI::
 
     python -m hmu_demo.generate "a person jumps twice" "a man walks" --out DIR [--backbone momask|bamm]
@@ -33,17 +41,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from hmu_demo.models.oom import OomReport, cpu_copy, run_batched
+from hmu_demo.models.text import CachedTextEncoder, ClipTextEncoder, MiniLMEncoder, TextEncoder  # light: torch only
 from hmu_demo.motion.skeleton import FPS, MAX_FRAMES
 
 if TYPE_CHECKING:  # heavy imports stay lazy so `--help` and CLI errors are fast
     from hmu_demo.models.bundle import ModelBundle
-    from hmu_demo.models.text import TextEncoder
 
 __all__ = ["Motion", "Generator", "prompt_seed", "main", "EMBEDDED_DIR"]
 
 #: Where the embedded (procedural-corpus) bundle will live once trained.
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "embedded"
 BACKBONES = ("momask", "bamm")
+#: Resource caps: prompts decoded at once (memory grows with the batch) and MoMask decoding
+#: iterations (time grows with them; the published setting is 10).
+MAX_BATCH_SIZE = 64
+MAX_STEPS = 100
 #: Motion lengths any entry point accepts: one base token (4 frames) .. MAX_FRAMES (196).
 MIN_SECONDS = 4 / FPS
 MAX_SECONDS = MAX_FRAMES / FPS
@@ -104,15 +117,37 @@ class Generator:
     """Text-to-motion generation with a :class:`ModelBundle` and the text encoder it was trained with.
 
     ``device`` None picks CUDA when available, else CPU; the bundle is moved there (in place).
+    ``last_fallback`` is the :class:`OomReport` of the last :meth:`generate` call that ran out of
+    memory (None when it did not): its ``message`` is the line to show a user.
     """
 
-    def __init__(self, bundle: "ModelBundle", text_encoder: "TextEncoder",
+    def __init__(self, bundle: "ModelBundle", text_encoder: TextEncoder,
                  device: str | torch.device | None = None) -> None:
         bundle.check_text_encoder(text_encoder)
         self.bundle = bundle
         self.text_encoder = text_encoder
         self.device = _resolve_device(device)
         self.bundle.to(self.device).eval()
+        self.last_fallback: OomReport | None = None
+        # (bundle, encoder) it was made from, then their CPU copies: made on the first fallback only
+        self._cpu_models: tuple[object, object, "ModelBundle", TextEncoder] | None = None
+
+    def _models_on(self, device: torch.device) -> tuple["ModelBundle", TextEncoder]:
+        """The bundle and encoder to run on ``device``: our own, or (fallback) their CPU copies.
+
+        The copies are cached for later fallbacks and remade when ``bundle`` or ``text_encoder`` is
+        replaced; weights edited in place after a fallback are not seen (set ``_cpu_models = None``).
+        """
+        if device == self.device:
+            return self.bundle, self.text_encoder
+        if device.type != "cpu":
+            raise ValueError(f"no copy of the models for {device}; the generator runs on {self.device}")
+        cached = self._cpu_models
+        if cached is None or cached[0] is not self.bundle or cached[1] is not self.text_encoder:
+            cached = (self.bundle, self.text_encoder, cpu_copy(self.bundle).eval(),
+                      _cpu_text_encoder(self.text_encoder))
+            self._cpu_models = cached
+        return cached[2], cached[3]
 
     # ------------------------------------------------------------------ lengths
     def max_frames(self, backbone: str = "momask") -> int:
@@ -138,8 +173,10 @@ class Generator:
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], lengths: Sequence[int | float | None] | None = None,
                  seed: int = 0, steps: int = 10, cond_scale: float = 4.0, res_cond_scale: float = 5.0,
-                 backbone: str = "momask", device: str | torch.device | None = None) -> list[Motion]:
-        """Generate one motion per prompt.
+                 backbone: str = "momask", device: str | torch.device | None = None,
+                 batch_size: int | None = None) -> list[Motion]:
+        """Generate one motion per prompt, at most ``batch_size`` (default and cap: MAX_BATCH_SIZE) at
+        a time, so memory stays bounded however many prompts come.
 
         ``lengths`` in frames (floored to a multiple of 4 and clamped to [4, 196]); None (for all or
         for one prompt) samples the length from the length estimator. ``steps`` is MoMask's number of
@@ -157,8 +194,11 @@ class Generator:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
         if backbone == "bamm" and self.bundle.bamm is None:
             raise ValueError("this bundle has no BAMM model; use backbone 'momask'")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+        batch_size = min(len(prompts), MAX_BATCH_SIZE) if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise ValueError(f"seed must be an int, got {seed!r}")
         if lengths is None:
@@ -172,12 +212,27 @@ class Generator:
         max_frames = self.max_frames(backbone)
         frames = [None if v is None else self._frames(v, i, max_frames) for i, v in enumerate(lengths)]
 
+        def batch(jobs: list[tuple[str, int | None]], device: torch.device) -> list[Motion]:
+            return self._generate_batch(jobs, device, seed=int(seed), steps=steps, cond_scale=cond_scale,
+                                        res_cond_scale=res_cond_scale, backbone=backbone, max_frames=max_frames)
+
+        motions, report = run_batched(batch, list(zip(prompts, frames)), self.device, batch_size=batch_size,
+                                      what="generation")
+        self.last_fallback = report if report.fell_back else None
+        return motions
+
+    def _generate_batch(self, jobs: list[tuple[str, int | None]], device: torch.device, *, seed: int,
+                        steps: int, cond_scale: float, res_cond_scale: float, backbone: str,
+                        max_frames: int) -> list[Motion]:
+        """One batch of (prompt, frames or None) on ``device``; each motion independent of the others."""
         from hmu_demo.models.length import sample_lengths
         from hmu_demo.motion.features import features_to_joints
 
-        bundle, dev = self.bundle, self.device
+        bundle, text_encoder = self._models_on(device)
+        prompts = [p for p, _ in jobs]
+        frames = [f for _, f in jobs]
         down = bundle.config.vq.downsample
-        cond = self.text_encoder.encode(prompts).to(device=dev, dtype=torch.float32)
+        cond = text_encoder.encode(prompts).to(device=device, dtype=torch.float32)
 
         # lengths: one batched estimator call, one draw per prompt from its own generator
         todo = [i for i, f in enumerate(frames) if f is None]
@@ -217,9 +272,34 @@ class Generator:
         ids_np = ids.cpu().numpy().astype(np.int64)
         return [
             Motion(prompt=p, tokens=ids_np[i, : token_lens[i]].copy(), features=features[i], joints=joints[i],
-                   length_frames=frames[i], seed=int(seed), backbone=backbone, gated=bool(gated[i]))
+                   length_frames=frames[i], seed=seed, backbone=backbone, gated=bool(gated[i]))
             for i, p in enumerate(prompts)
         ]
+
+
+def _cpu_text_encoder(encoder: TextEncoder) -> TextEncoder:
+    """The same encoder on the CPU, for the out-of-memory fallback: rebuilt from the same weights
+    where we know how (MiniLM, CLIP, the memo wrapper), else :class:`_RowsOnCpu`."""
+    if torch.device(encoder.device).type == "cpu":
+        return encoder
+    if isinstance(encoder, CachedTextEncoder):
+        return CachedTextEncoder(_cpu_text_encoder(encoder.inner), encoder.max_items)
+    if type(encoder) is MiniLMEncoder:
+        return MiniLMEncoder("cpu", encoder.folder)
+    if type(encoder) is ClipTextEncoder:
+        return ClipTextEncoder("cpu", encoder.folder)
+    return _RowsOnCpu(encoder)
+
+
+class _RowsOnCpu(TextEncoder):
+    """An encoder we cannot rebuild on the CPU: it encodes on its own device (that can still run out
+    of memory, though prompts are small next to the motion models) and hands the rows over."""
+
+    def __init__(self, inner: TextEncoder) -> None:
+        self.inner, self.name, self.dim, self.device = inner, inner.name, inner.dim, torch.device("cpu")
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.inner.encode(texts).cpu()
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -246,7 +326,9 @@ def _parser():
     p.add_argument("--seconds", type=float, default=None,
                    help=f"motion length in seconds (max {MAX_FRAMES / FPS:g}); default: estimated per prompt")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=10, help="MoMask masked-decoding iterations")
+    p.add_argument("--steps", type=int, default=10, help=f"MoMask masked-decoding iterations (1-{MAX_STEPS})")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"prompts generated at once (1-{MAX_BATCH_SIZE}; default: all, up to {MAX_BATCH_SIZE})")
     p.add_argument("--cond-scale", type=float, default=4.0)
     p.add_argument("--res-cond-scale", type=float, default=5.0)
     src = p.add_mutually_exclusive_group()
@@ -269,8 +351,10 @@ def _run(args) -> dict:
         prompts = [clean_prompt(p) for p in args.prompts]
     except (ValueError, PromptError) as err:
         raise _CliError(str(err), 2) from err
-    if args.steps < 1:
-        raise _CliError(f"--steps must be at least 1, got {args.steps}", 2)
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise _CliError(f"--steps must be from 1 to {MAX_STEPS}, got {args.steps}", 2)
+    if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise _CliError(f"--batch-size must be from 1 to {MAX_BATCH_SIZE}, got {args.batch_size}", 2)
     device = _resolve_device(args.device)
     folder = args.official or args.bundle
     if folder is None and not (EMBEDDED_DIR / "bundle.json").is_file():
@@ -297,7 +381,7 @@ def _run(args) -> dict:
     gen = Generator(bundle, bundle.make_text_encoder(device, args.text_weights), device=device)
     lengths = None if args.seconds is None else [args.seconds * FPS] * len(prompts)
     motions = gen.generate(prompts, lengths, seed=args.seed, steps=args.steps, cond_scale=args.cond_scale,
-                           res_cond_scale=args.res_cond_scale, backbone=args.backbone)
+                           res_cond_scale=args.res_cond_scale, backbone=args.backbone, batch_size=args.batch_size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     entries = []

@@ -85,6 +85,21 @@ def test_shapes_lengths_and_batch_independence(generator: Generator, backbone: s
     np.testing.assert_array_equal(again[2].joints, batch[0].joints)
 
 
+def test_batches_are_capped_and_give_the_same_motions(generator: Generator) -> None:
+    """Many prompts run in bounded batches; a prompt's motion does not depend on its batch."""
+    from hmu_demo.generate import MAX_BATCH_SIZE, MAX_STEPS
+
+    whole = generator.generate(PROMPTS, [40, 22, 70], seed=5, steps=2)
+    in_ones = generator.generate(PROMPTS, [40, 22, 70], seed=5, steps=2, batch_size=1)
+    for a, b in zip(whole, in_ones):
+        np.testing.assert_array_equal(a.joints, b.joints)
+    for bad in (0, -1, MAX_BATCH_SIZE + 1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer from 1 to 64"):
+            generator.generate(PROMPTS, [40, 22, 70], batch_size=bad)
+    with pytest.raises(ValueError, match=f"steps must be an integer from 1 to {MAX_STEPS}"):
+        generator.generate(PROMPTS, [40, 22, 70], steps=MAX_STEPS + 1)
+
+
 def test_seed_determinism_and_estimated_lengths(generator: Generator) -> None:
     a = generator.generate(PROMPTS, None, seed=1, steps=2)
     b = generator.generate(PROMPTS, None, seed=1, steps=2)

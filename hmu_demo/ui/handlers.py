@@ -44,10 +44,11 @@ def guarded(action: Callable[[], T]) -> T:
         raise gr.Error(f"internal error ({type(err).__name__}): {one_line(err)}", print_exception=False) from None
 
 
-def warn_render_error(error: str | None) -> None:
-    """A failed render is a warning (a toast in the page), not an error: the motion files still come."""
-    if error:
-        gr.Warning(error)
+def warn(result: Any) -> None:
+    """A failed render or an out-of-memory fallback is a warning (a toast in the page), not an error:
+    the motion and its files still come."""
+    for message in ([result.render_error] if result.render_error else []) + list(result.notes):
+        gr.Warning(message)
 
 
 def parse_hyperparameters(text: object) -> dict:
@@ -132,7 +133,7 @@ class StudioHandlers:
                 progress(0.05, desc=f"{method}: generating, judging and rendering")
             result = self.service.compare(prompt, backbone, method, parse_seed(seed), parse_seconds(seconds),
                                           concept, parse_hyperparameters(hyperparameters), render=render)
-            warn_render_error(result.render_error)
+            warn(result)
             return result
         return guarded(run)
 
@@ -151,7 +152,7 @@ class StudioHandlers:
             r = self.service.generate(prompt, backbone, parse_seed(seed), parse_seconds(seconds),
                                       None if method == ORIGINAL else method, concept,
                                       parse_hyperparameters(hyperparameters))
-            warn_render_error(r.render_error)
+            warn(r)
             return _path(r.video), judge_label(r.judge), _path(r.files["npy"]), _path(r.files["bvh"])
         return guarded(run)
 

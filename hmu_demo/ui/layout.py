@@ -116,13 +116,14 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                                         label="Length in seconds (0: the model's length estimator)")
                     method = gr.Dropdown(methods, value=DEFAULT_METHOD, label="Unlearning method")
                     method_summary = gr.Markdown(_method_summary(DEFAULT_METHOD))
-                    with gr.Accordion("Hyperparameters", open=False):
+                    with gr.Accordion("Hyperparameters", open=False, visible=not safe):
                         hyperparameters = gr.Code("{}", language="json", label='Overrides as JSON, e.g. {"k": 64} '
                                                   "({} = the method's defaults)")
                     with gr.Group():
-                        concept = gr.Textbox(DEFAULT_CONCEPT, label="Concept to unlearn",
-                                             info="a lexicon name (violence, kick, ...) or your own keywords, "
-                                                  "e.g. jump, hop, leap", elem_id="concept-box")
+                        concept = gr.Textbox(DEFAULT_CONCEPT, label="Concept to unlearn", interactive=not safe,
+                                             info="fixed in safe deployment mode" if safe else
+                                             "a lexicon name (violence, kick, ...) or your own keywords, "
+                                             "e.g. jump, hop, leap", elem_id="concept-box")
                         unlearn_btn = gr.Button("Apply unlearning to this concept", elem_id="unlearn-btn")
                     unlearn_summary = gr.Markdown()
                 with gr.Column(scale=5):
@@ -196,6 +197,8 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     f"{t.judging:.2f} s, rendering {t.rendering:.2f} s, edit {t.edit:.2f} s")
             if result.original is not None:
                 line += "; the edit changed this motion" if result.changed else "; the edit left this motion unchanged"
+            for note in result.notes:
+                line += f"; {note}"
             if result.unlearned_judge is None:
                 line += "; no judge verdicts (the judge could not be loaded)"
             if result.render_error:

@@ -15,8 +15,10 @@ side-by-side MP4 plus each motion alone on the default body, and writes the down
 Safe mode (deployment switch): ``HMU_SAFE_MODE=1`` in the environment when the service is built, or
 ``StudioService(safe_mode=True)`` (the argument wins over the environment). Under it no call returns
 an original-model motion: ``compare`` generates, judges, renders and writes only the unlearned side
-(every ``original*`` field is None and no original video or file exists), and ``generate`` refuses
-``method=None`` / ``"original"``. Use it for a public deployment that must never show the concept.
+(every ``original*`` field is None and no original video or file exists), ``generate`` refuses
+``method=None`` / ``"original"``, and every edit is of ``config.safe_concept`` ("violence") with the
+method's default hyperparameters (another concept, or ``k=1``, would leave violent prompts untouched,
+i.e. return the original's motion). Use it for a public deployment that must never show the concept.
 
 Input rules (bad input raises :class:`StudioError` with a one-line message; a failed call removes
 only its own new folder and never touches earlier results or the edit cache):
@@ -90,6 +92,7 @@ class ServiceConfig:
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_seconds: float = MAX_SECONDS
     output_dir: Path | None = None         # where calls without out_dir write (None: a temporary folder)
+    safe_concept: str = "violence"         # the only concept safe mode unlearns (no hyperparameter overrides)
 
 
 @dataclass
@@ -131,6 +134,7 @@ class CompareResult:
     unlearned_video: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)  # original_npy/bvh, unlearned_npy/bvh, edit_dir
     render_error: str | None = None        # why there are no videos (the motion files are still written)
+    notes: list[str] = field(default_factory=list)  # e.g. "GPU out of memory: generation ran on the CPU"
     edited_bundle: Any = field(default=None, repr=False)  # the edit that made ``unlearned`` (for the inspector)
 
     @property
@@ -157,6 +161,7 @@ class GenerateResult:
     video: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)   # npy, bvh (+ edit_dir)
     render_error: str | None = None        # why there is no video (the motion files are still written)
+    notes: list[str] = field(default_factory=list)  # e.g. "GPU out of memory: generation ran on the CPU"
 
 
 # ----------------------------------------------------------------------------------------- validation
@@ -339,7 +344,8 @@ class StudioService:
         self._edits: OrderedDict[tuple, _Edit] = OrderedDict()
         self._loaded = None  # hmu_demo.ui.resources.Resources, once loaded
         self._created = time.time()
-        self._swept: set[Path] = set()  # output roots cleared of an earlier process's unfinished calls
+        self._swept: set[Path] = set()
+        self._generators: OrderedDict[int, Generator] = OrderedDict()  # id(bundle) -> its Generator  # output roots cleared of an earlier process's unfinished calls
         self._tmp: Path | None = None
 
     # ------------------------------------------------------------------ shared resources
@@ -448,6 +454,8 @@ class StudioService:
         method = self._check_method(method)
         hp = _check_hyperparameters(hyperparameters)
         key = (method, concept_key(concept), _hp_key(hp))
+        if self.safe_mode:
+            self._check_safe_edit(key[1], hp)
         with self._edit_lock:
             hit = self._edits.get(key)
             if hit is not None:
@@ -462,6 +470,15 @@ class StudioService:
             while len(self._edits) > self.config.cache_size:
                 self._edits.popitem(last=False)
             return entry, False
+
+    def _check_safe_edit(self, concept: str, hp: Mapping[str, Any]) -> None:
+        """Safe mode serves only the deployment's edit: another concept, or hyperparameters that
+        weaken it, would hand back the original model's motion for the very prompts it must hide."""
+        pinned = concept_key(self.config.safe_concept)
+        if concept != pinned:
+            raise StudioError(f"safe mode is on: the concept is fixed to {pinned!r}")
+        if hp:
+            raise StudioError("safe mode is on: the methods run with their default hyperparameters")
 
     def unlearned(self, method: str, concept: Concept | str = "violence",
                   hyperparameters: Mapping[str, Any] | None = None) -> tuple[Any, EditReport]:
@@ -479,13 +496,30 @@ class StudioService:
             raise StudioError(f"unknown backbone {backbone!r}; choose from {', '.join(self.backbones())}")
         return str(backbone)
 
-    def _generate(self, bundle, prompt: str, backbone: str, seed: int, seconds: float | None) -> Motion:
+    def _generator(self, bundle) -> Generator:
+        """One Generator per bundle in use (base + cached edits), so the CPU copy an out-of-memory
+        fallback makes is made once, not per request."""
+        with self._edit_lock:
+            gen = self._generators.pop(id(bundle), None)
+            if gen is None or gen.bundle is not bundle:
+                gen = Generator(bundle, self.text_encoder, device=self._device)
+            self._generators[id(bundle)] = gen
+            while len(self._generators) > self.config.cache_size + 1:
+                self._generators.popitem(last=False)
+            return gen
+
+    def _generate(self, bundle, prompt: str, backbone: str, seed: int, seconds: float | None,
+                  notes: list[str]) -> Motion:
+        """One motion; an out-of-memory fallback adds its message to ``notes``."""
         if seconds is None and bundle.length_estimator is None:
             raise StudioError("the length estimator could not be loaded (see the banner): set the length in seconds")
         lengths = None if seconds is None else [seconds * FPS]
-        gen = Generator(bundle, self.text_encoder, device=self._device)
-        return _wrap(lambda: gen.generate([prompt], lengths, seed=seed, steps=self.config.steps,
-                                          backbone=backbone)[0], "cannot generate")
+        gen = self._generator(bundle)
+        motion = _wrap(lambda: gen.generate([prompt], lengths, seed=seed, steps=self.config.steps,
+                                            backbone=backbone)[0], "cannot generate")
+        if gen.last_fallback is not None and gen.last_fallback.message not in notes:
+            notes.append(gen.last_fallback.message)
+        return motion
 
     @contextmanager
     def _call_folder(self, out_dir: str | os.PathLike | None) -> Iterator[_CallFolder]:
@@ -585,18 +619,19 @@ class StudioService:
         method = self._check_method(method)
         concept_text = concept_key(concept)
         backbone = self._check_backbone(backbone)
-        timings = Timings()
+        timings, notes = Timings(), []
         with _timed(timings, "edit"):
             entry, cached = self._edit(method, concept, hyperparameters)
         with _timed(timings, "generation"):
-            original = None if self.safe_mode else self._generate(self.bundle, prompt, backbone, seed, seconds)
+            original = None if self.safe_mode else self._generate(self.bundle, prompt, backbone, seed, seconds, notes)
             unlearned = self._generate(entry.bundle, prompt, backbone, seed,
-                                       seconds if original is None else original.length_frames / FPS)
+                                       seconds if original is None else original.length_frames / FPS, notes)
         with _timed(timings, "judging"):
             verdicts = self._judge([m for m in (original, unlearned) if m is not None])
         result = CompareResult(prompt, backbone, method, concept_text, seed, dict(entry.report.hyperparameters),
                                original, unlearned, None if original is None else verdicts[0], verdicts[-1],
-                               entry.report, cached, self.safe_mode, timings, edited_bundle=entry.bundle)
+                               entry.report, cached, self.safe_mode, timings, notes=notes,
+                               edited_bundle=entry.bundle)
         if render:
             self._compare_outputs(result, entry, out_dir)
         return result
@@ -649,18 +684,19 @@ class StudioService:
         if not original:
             method = self._check_method(method)
         backbone = self._check_backbone(backbone)
-        timings = Timings()
+        timings, notes = Timings(), []
         entry, cached = None, False
         if not original:
             with _timed(timings, "edit"):
                 entry, cached = self._edit(method, concept, hyperparameters)
         with _timed(timings, "generation"):
-            motion = self._generate(self.bundle if entry is None else entry.bundle, prompt, backbone, seed, seconds)
+            motion = self._generate(self.bundle if entry is None else entry.bundle, prompt, backbone, seed, seconds,
+                                    notes)
         with _timed(timings, "judging"):
             verdict = self._judge([motion])[0]
         result = GenerateResult(prompt, backbone, ORIGINAL if original else method,
                                 None if original else concept_key(concept), seed, motion, verdict,
-                                None if entry is None else entry.report, cached, timings)
+                                None if entry is None else entry.report, cached, timings, notes=notes)
         if render:
             self._generate_outputs(result, entry, out_dir)
         return result
