@@ -2,9 +2,10 @@
 
 :class:`StudioService` loads the model bundle, its text encoder, the judge and the code index once
 (lazily, under a lock, so concurrent app requests share one copy; a part that is missing or corrupt
-disables only what needs it, see :mod:`hmu_demo.ui.resources` and ``service.problems``) and caches unlearning edits in a
-small LRU keyed by (method, normalised concept, sorted hyperparameters): an edit is a cheap copy of
-the bundle sharing every tensor it did not change, so a handful stay in memory at little cost.
+disables only what needs it, see :mod:`hmu_demo.ui.resources` and ``service.problems``) and caches
+unlearning edits in a small LRU keyed by (method, normalised concept, sorted hyperparameters): an
+edit is a cheap copy of the bundle sharing every tensor it did not change, so a handful stay in
+memory at little cost.
 
 ``compare`` generates the original and the unlearned motion with the same seed and length (so the
 difference on screen is the edit and nothing else), judges both, renders one synchronised
@@ -344,8 +345,8 @@ class StudioService:
         self._edits: OrderedDict[tuple, _Edit] = OrderedDict()
         self._loaded = None  # hmu_demo.ui.resources.Resources, once loaded
         self._created = time.time()
-        self._swept: set[Path] = set()
-        self._generators: OrderedDict[int, Generator] = OrderedDict()  # id(bundle) -> its Generator  # output roots cleared of an earlier process's unfinished calls
+        self._swept: set[Path] = set()  # output roots cleared of an earlier process's unfinished calls
+        self._generators: OrderedDict[int, Generator] = OrderedDict()  # id(bundle) -> its Generator
         self._tmp: Path | None = None
 
     # ------------------------------------------------------------------ shared resources
