@@ -1,7 +1,8 @@
 """Headless OpenGL set-up: EGL on Mesa (CPU) by default, one renderer per call, always released.
 
 GL contexts are bound to the thread that made them, so the Gradio app (worker threads) must not
-share a renderer: ``offscreen_renderer`` makes one per render call and deletes it in ``finally``.
+share a renderer: ``offscreen_renderer`` makes one per render call and deletes it in ``finally``,
+releasing the thread's EGL state so the context's memory is freed at once.
 """
 
 from __future__ import annotations
@@ -50,4 +51,19 @@ def offscreen_renderer(width: int, height: int) -> Iterator[Any]:
         yield renderer
     finally:
         renderer.delete()
+        release_thread_context()
+
+
+def release_thread_context() -> None:
+    """Let EGL free the context pyrender just destroyed. pyrender destroys it while it is still
+    current, which EGL only marks for deletion; each server worker thread that rendered then kept
+    its last context (tens of MB in Mesa) alive until it rendered again."""
+    if os.environ.get("PYOPENGL_PLATFORM") != "egl":
+        return
+    try:
+        from OpenGL.EGL import eglReleaseThread
+
+        eglReleaseThread()
+    except Exception:  # noqa: BLE001 - freeing memory early is best effort; rendering already succeeded
+        pass
 
