@@ -7,6 +7,9 @@ unlearning edits in a small LRU keyed by (method, normalised concept, sorted hyp
 edit is a cheap copy of the bundle sharing every tensor it did not change, so a handful stay in
 memory at little cost.
 
+The public calls (``compare``, ``generate``, ``unlearned``, ``export_edit``, ``code_video``) run on
+one long-lived thread (:mod:`hmu_demo.ui.studio_thread`): memory then stays flat under load.
+
 ``compare`` generates the original and the unlearned motion with the same seed and length (so the
 difference on screen is the edit and nothing else), judges both, renders one synchronised
 side-by-side MP4 plus each motion alone on the default body, and writes the downloads (joints .npy,
@@ -60,6 +63,7 @@ from hmu_demo.generate import BACKBONES, EMBEDDED_DIR, MAX_SECONDS, Generator, M
 from hmu_demo.motion.skeleton import FPS
 from hmu_demo.prompt import MAX_PROMPT_CHARS
 from hmu_demo.render.config import RenderConfig
+from hmu_demo.ui.studio_thread import on_studio_thread
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.report import EditReport
 
@@ -481,6 +485,7 @@ class StudioService:
         if hp:
             raise StudioError("safe mode is on: the methods run with their default hyperparameters")
 
+    @on_studio_thread
     def unlearned(self, method: str, concept: Concept | str = "violence",
                   hyperparameters: Mapping[str, Any] | None = None) -> tuple[Any, EditReport]:
         """(edited bundle, EditReport), from the LRU when this edit was made before."""
@@ -562,6 +567,7 @@ class StudioService:
     def _render_config(self, caption: str | None = None) -> RenderConfig:
         return replace(self.config.render, caption=caption, label=None)
 
+    @on_studio_thread
     def export_edit(self, method: str, concept: Concept | str = "violence",
                     hyperparameters: Mapping[str, Any] | None = None, backbone: str = "momask",
                     out_dir: str | os.PathLike | None = None) -> tuple[Path, EditReport, bool]:
@@ -574,6 +580,7 @@ class StudioService:
         entry.saved = call.moved(entry.saved)
         return call.moved(edit_dir), entry.report, cached
 
+    @on_studio_thread
     def code_video(self, code: object, method: str | None = None, concept: Concept | str = "violence",
                    hyperparameters: Mapping[str, Any] | None = None, repeats: int = 4,
                    out_dir: str | os.PathLike | None = None) -> Path:
@@ -609,6 +616,7 @@ class StudioService:
         return call.moved(video)
 
     # ------------------------------------------------------------------ public calls
+    @on_studio_thread
     def compare(self, prompt: str, backbone: str = "momask", method: str = "lcr-gated", seed: int = 0,
                 seconds: float | None = None, concept: Concept | str = "violence",
                 hyperparameters: Mapping[str, Any] | None = None, render: bool = True,
@@ -671,6 +679,7 @@ class StudioService:
          result.unlearned_video) = render_comparison(*pair, folder / "side_by_side.mp4", folder / "original.mp4",
                                                      folder / "unlearned.mp4", config, labels=LABELS)
 
+    @on_studio_thread
     def generate(self, prompt: str, backbone: str = "momask", seed: int = 0, seconds: float | None = None,
                  method: str | None = None, concept: Concept | str = "violence",
                  hyperparameters: Mapping[str, Any] | None = None, render: bool = True,
