@@ -12,8 +12,8 @@ then holds its steady-state set), then a single-client baseline (each kind
 alone, one after the other: the latency a lone user sees), then ``--clients`` threads, each with its own
 ``gradio_client.Client`` (its own session), released together, each sending ``--requests`` requests one
 after the other: a fixed, deterministic mix cycling through ``/generate``, ``/compare``, ``/unlearn``
-(live unlearning: 7 method/concept/hyperparameter combinations, so some edits are new and most come
-from the cache), ``/inspect`` and ``/code_motion`` (the inspector), with varied prompts, seeds,
+(live unlearning: 7 method/concept/hyperparameter combinations, each made once at warm-up, so in the
+run they come from the app's edit cache), ``/inspect`` and ``/code_motion`` (the inspector), with varied prompts, seeds,
 backbones and lengths. Every request has a timeout (``--request-timeout``) and the run a wall-clock
 bound (``--time-bound``): a request still waiting then counts as timed out and the rest are not sent.
 Latency is submit -> result (files downloaded). The server's resident memory (VmRSS of its process
@@ -60,8 +60,8 @@ KINDS = ("generate", "compare", "unlearn", "inspect", "code_motion")
 PROMPTS = ("a man punches and then kicks", "a person walks forward and waves", "someone does a roundhouse kick",
            "a man jumps up and down twice", "a person throws a right hook", "someone sits down on a chair",
            "a man drives his knee up into an opponent", "a person walks forward then kicks")
-#: (method, concept, hyperparameters as JSON): the first is the app's default edit (made at warm-up);
-#: the others are new the first time a request uses them, then come from the app's edit cache (8 edits).
+#: (method, concept, hyperparameters as JSON): the first is the app's default edit; the warm-up makes
+#: every one of them, so the run measures the edit cache (8 edits) in its steady state.
 EDITS = (("lcr-gated", "violence", "{}"), ("lcr-nearest", "violence", "{}"), ("uce", "violence", "{}"),
          ("lcr", "kick", "{}"), ("rece", "punch", "{}"), ("lcr-gated", "jump, hop, leap", "{}"),
          ("lcr", "violence", '{"k": 48}'))

@@ -261,6 +261,10 @@ def _wrap(action: Callable[[], T], what: str) -> T:
         raise StudioError(f"{what}: {one_line(err)}") from err
 
 
+#: Added to a failed render's message where the motion files are still written.
+STILL_DOWNLOADABLE = "; the motion is still downloadable as NPY and BVH"
+
+
 def _render_or_explain(render: Callable[[], None], folder: Path) -> str | None:
     """Run ``render``; when it fails, remove its partial videos and return what failed (the caller
     still writes the motion files: a broken renderer or encoder must not lose the motion)."""
@@ -271,8 +275,7 @@ def _render_or_explain(render: Callable[[], None], folder: Path) -> str | None:
         log.exception("rendering failed")
         for video in folder.glob("*.mp4"):
             video.unlink(missing_ok=True)
-        return (f"rendering failed ({type(err).__name__}: {one_line(err)}); "
-                "the motion is still downloadable as NPY and BVH")
+        return f"rendering failed ({type(err).__name__}: {one_line(err)})"
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -612,7 +615,7 @@ class StudioService:
             error = _render_or_explain(lambda: render_video(joints, video, replace(
                 self._render_config(), label=f"code {int(code)}", trajectory=False)), call.path)
             if error:
-                raise StudioError(error.split(";")[0])
+                raise StudioError(error)
         return call.moved(video)
 
     # ------------------------------------------------------------------ public calls
@@ -651,6 +654,7 @@ class StudioService:
             with _timed(result.timings, "rendering"):
                 result.render_error = _render_or_explain(lambda: self._render_compare(result, folder), folder)
             if result.render_error:
+                result.render_error += STILL_DOWNLOADABLE
                 result.side_by_side_video = result.original_video = result.unlearned_video = None
             with _timed(result.timings, "export"):
                 for stem, motion in ((LABELS[0], result.original), (LABELS[1], result.unlearned)):
@@ -723,6 +727,7 @@ class StudioService:
             with _timed(result.timings, "rendering"):
                 result.render_error = _render_or_explain(render, folder)
             if result.render_error:
+                result.render_error += STILL_DOWNLOADABLE
                 result.video = None
             with _timed(result.timings, "export"):
                 files = _write_motion(result.motion, folder, "motion")
