@@ -13,7 +13,7 @@ one length per sample, the same for both paths. Batch 1 is ``--batch1-calls`` ca
 (different lengths); the other batch sizes are one call of that many samples. Each case is warmed up
 once (the baseline with a short 2-token call at the same batch size, since it costs the same per step),
 then timed: the median of ``--repeats`` runs for the cache, of ``--baseline-repeats`` for the baseline.
-One generator per sample (seeded by its index) as ``hmu_demo.generate`` does; the ids of both paths are
+One generator per sample (seeded by its index) as hmu_demo/pipelines/text_to_motion.py does; the ids of both paths are
 compared sample by sample ("same ids": they may differ only by rare float-rounding flips).
 
 Prints generations/s, ms per generation and the speed-up (cached / uncached generations per second) per
@@ -35,7 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from timing import load_average, machine_busy, machine_record, median_seconds, rounded, write_result  # noqa: E402
+from timing import (add_speed_arguments, load_average, machine_busy, machine_record, median_seconds,  # noqa: E402
+                    rounded, start_speed_run, write_result)
 
 import torch  # noqa: E402
 
@@ -71,24 +72,18 @@ def main() -> int:
     parser.add_argument("--baseline-repeats", type=int, default=1,
                         help="timed runs of the uncached baseline, median reported (default 1: it is slow)")
     parser.add_argument("--remask", choices=("first", "even"), default="first",
-                        help="pass-2 re-masking (default first, as hmu_demo.generate)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, batch sizes 1 and 4, no JSON")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the results (default benchmarks/results/bamm_decode.json, "
-                             "bamm_decode_even.json with --remask even)")
+                        help="pass-2 re-masking (default first, as the text-to-motion pipeline)")
+    add_speed_arguments(parser, "smoke test: 1 repeat, batch sizes 1 and 4, no JSON",
+                        "where to write the results (default benchmarks/results/bamm_decode.json, "
+                        "bamm_decode_even.json with --remask even)")
     args = parser.parse_args()
     if (args.repeats < 1 or args.baseline_repeats < 1 or args.batch1_calls < 1 or args.threads < 1
             or min(args.batches) < 1):
         parser.error("--repeats, --baseline-repeats, --batch1-calls, --threads and --batches must be >= 1")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available here")
-    torch.set_num_threads(args.threads)
+    sync = start_speed_run(parser, args)
     repeats = 1 if args.quick else args.repeats
     base_repeats = 1 if args.quick else args.baseline_repeats
     batches = [1, 4] if args.quick else sorted(set(args.batches))
-    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
     load_before = load_average()  # before this process does any work
     started = time.perf_counter()

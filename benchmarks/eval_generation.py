@@ -4,7 +4,7 @@
         [--batch-size 16] [--backbones momask,bamm] [--threads N] [--json PATH]
 
 The benchmark generates one motion per caption at its ground-truth length. A batch is padded to its
-longest motion, so :func:`hmu_demo.eval.quality.generate_motions` sorts the captions by length
+longest motion, so :func:`hmu_demo.eval.generation.generate_motions` sorts the captions by length
 before batching (each prompt's motion is independent of its batch, so the motions are the same).
 Baseline measured in the same run: the same captions batched in the shuffled order of the draw.
 Prints generations per second and the ratio; writes benchmarks/results/eval_generation.json.
@@ -31,13 +31,22 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from timing import write_result  # noqa: E402
 
+from hmu_demo.data.lexicon import load_lexicon  # noqa: E402
+from hmu_demo.data.locate import resolve_data  # noqa: E402
+from hmu_demo.eval.generation import generate_motions  # noqa: E402
+from hmu_demo.eval.protocol import load_eval_sets  # noqa: E402
+from hmu_demo.models.bundle import ModelBundle  # noqa: E402
+from hmu_demo.models.text import CachedTextEncoder  # noqa: E402
+from hmu_demo.pipelines.requests import GenerationRequest  # noqa: E402
+from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline  # noqa: E402
+
 
 def _unsorted(gen, keys, backbone: str, seed: int, batch_size: int) -> dict:
     out = {}
     for s in range(0, len(keys), batch_size):
         chunk = keys[s:s + batch_size]
-        out.update(zip(chunk, gen.generate([t for t, _ in chunk], lengths=[f for _, f in chunk], seed=seed,
-                                           backbone=backbone)))
+        request = GenerationRequest([t for t, _ in chunk], tuple(f for _, f in chunk), seed=seed, backbone=backbone)
+        out.update(zip(chunk, gen(request).motions))
     return out
 
 
@@ -53,17 +62,10 @@ def main() -> int:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from hmu_demo.data.lexicon import load_lexicon
-    from hmu_demo.eval.protocol import load_eval_sets
-    from hmu_demo.eval.quality import generate_motions, resolve_data
-    from hmu_demo.generate import Generator
-    from hmu_demo.models.bundle import ModelBundle
-    from hmu_demo.models.text import CachedTextEncoder
-
     data = resolve_data(args.data, progress=True)
     bundle = ModelBundle.load(args.bundle)
     encoder = CachedTextEncoder(bundle.make_text_encoder("cpu"))
-    gen = Generator(bundle, encoder, device="cpu")
+    gen = TextToMotionPipeline(bundle, encoder, device="cpu")
     _, retain, _ = load_eval_sets(data, "violence", load_lexicon("violence"))
     draw = retain.draw(np.random.default_rng(0), batches=max(1, args.samples // 32))
     keys = list(dict.fromkeys((s.caption.text, n) for s, n in zip(draw.samples, draw.lengths)))

@@ -4,7 +4,7 @@
         [--seconds 4] [--repeats 3] [--batch 32] [--batch1-prompts 8] [--steps 10]
         [--threads N] [--device cpu|cuda] [--quick] [--json PATH]
 
-Times ``Generator.generate`` end to end, as a user waits for it: MiniLM text encoding, base tokens
+Times the text-to-motion pipeline (hmu_demo/pipelines/text_to_motion.py) end to end, as a user waits for it: MiniLM text encoding, base tokens
 (MoMask masked decoding or BAMM), residual layers, RVQ decoding and joints. Every motion has the same
 fixed length (``--seconds``, default 4 s = 80 frames) so that the backbones and batch sizes compare;
 the length estimator is not used. Batch 1 is one call per prompt over the first ``--batch1-prompts``
@@ -34,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from timing import load_average, machine_busy, machine_record, median_seconds, rounded, write_result  # noqa: E402
+from timing import (add_speed_arguments, load_average, machine_busy, machine_record, median_seconds,  # noqa: E402
+                    rounded, start_speed_run, write_result)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -89,38 +90,33 @@ def main() -> int:
     parser.add_argument("--batch1-prompts", type=int, default=8,
                         help="prompts timed one call each for batch 1 (default 8, to keep BAMM's run short)")
     parser.add_argument("--steps", type=int, default=10, help="MoMask masked-decoding iterations")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, batch sizes 1 and 8")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the results (default benchmarks/results/generate_speed.json, "
-                             "generate_speed_preset_NAME.json with --preset)")
+    add_speed_arguments(parser, "smoke test: 1 repeat, batch sizes 1 and 8",
+                        "where to write the results (default benchmarks/results/generate_speed.json, "
+                        "generate_speed_preset_NAME.json with --preset)")
     args = parser.parse_args()
     if args.repeats < 1 or args.batch < 2 or args.batch1_prompts < 1 or args.threads < 1 or not args.seconds > 0:
         parser.error("--repeats, --batch1-prompts and --threads must be >= 1, --batch >= 2, --seconds > 0")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available here")
-    torch.set_num_threads(args.threads)
+    sync = start_speed_run(parser, args)
     repeats = 1 if args.quick else args.repeats
     big = 8 if args.quick else args.batch
     n1 = min(args.batch1_prompts, big)
-    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
     load_before = load_average()  # before this process does any work
-    from hmu_demo.generate import Generator
+    from hmu_demo.pipelines.requests import GenerationRequest
+    from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
 
     started = time.perf_counter()
     bundle, source = _load_bundle(args)
-    gen = Generator(bundle, bundle.make_text_encoder(args.device), device=args.device)
+    gen = TextToMotionPipeline(bundle, bundle.make_text_encoder(args.device), device=args.device)
     load_seconds = time.perf_counter() - started
-    frames = gen._frames(args.seconds * FPS, 0, min(gen.max_frames(b) for b in BACKBONES))
+    frames = gen._frames(args.seconds * FPS, min(gen.max_frames(b) for b in BACKBONES))
     backbones = [b for b in BACKBONES if b != "bamm" or bundle.bamm is not None]
     prompts_big = [PROMPTS[i % len(PROMPTS)] for i in range(big)]
     cases = {1: [[p] for p in PROMPTS[:n1]], big: [prompts_big]}  # batch size -> list of calls
 
     def run(backbone: str, calls: list[list[str]]) -> None:
         for batch in calls:
-            gen.generate(batch, [frames] * len(batch), seed=0, steps=args.steps, backbone=backbone)
+            gen(GenerationRequest(batch, (frames,) * len(batch), seed=0, steps=args.steps, backbone=backbone))
 
     def encode(calls: list[list[str]]) -> None:
         for batch in calls:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def load_average() -> float:
@@ -59,3 +61,21 @@ def write_result(path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser, quick_help: str, json_help: str) -> None:
+    """The options every generation-speed script takes: threads, device, a smoke-test switch, where to write."""
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--json", type=Path, default=None, help=json_help)
+
+
+def start_speed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Callable[[], object]:
+    """Apply ``add_speed_arguments``' options (refusing CUDA where there is none); returns the device's sync."""
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available here")
+    torch.set_num_threads(args.threads)
+    return torch.cuda.synchronize if args.device == "cuda" else (lambda: None)

@@ -57,9 +57,11 @@ def _bytes(tensors) -> int:
 
 
 def main() -> int:
-    from hmu_demo.generate import EMBEDDED_DIR, Generator
+    from hmu_demo.config import EMBEDDED_DIR
+    from hmu_demo.pipelines.requests import GenerationRequest
+    from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
     from hmu_demo.models.bundle import ModelBundle
-    from hmu_demo.models.code_index import CodeIndex
+    from hmu_demo.unlearning.code_index import CodeIndex
     from hmu_demo.unlearning.edit_io import changed_tensors
     from hmu_demo.unlearning.index_text import motion_text_embeddings, text_cache_path
     from hmu_demo.unlearning.lcr import lcr_edit
@@ -92,8 +94,8 @@ def main() -> int:
     motion_text_embeddings(index, encoder, text_cache_path(index_path))
     text_cache_load = time.perf_counter() - t
 
-    gen = Generator(bundle, encoder, device="cpu")
-    one_prompt = _median_seconds(lambda: gen.generate(["a person walks forward and waves"], [80], seed=0), repeats)
+    gen = TextToMotionPipeline(bundle, encoder, device="cpu")
+    one_prompt = _median_seconds(lambda: gen(GenerationRequest(("a person walks forward and waves",), (80,))), repeats)
     bundle_bytes = _bytes(bundle.state_dict().values())
 
     rows = {}

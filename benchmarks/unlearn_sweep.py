@@ -20,10 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, DEFAULT_DATA  # noqa: E402
-from hmu_demo.eval.quality import load_models  # noqa: E402
+from hmu_demo.config import EMBEDDED_DIR, resolve_device  # noqa: E402
+from hmu_demo.data.locate import DEFAULT_DATA  # noqa: E402
+from hmu_demo.eval.loading import load_bundle, load_judge  # noqa: E402
 from hmu_demo.eval.quick import evaluate_methods  # noqa: E402
-from hmu_demo.generate import EMBEDDED_DIR  # noqa: E402
+from hmu_demo.models.judge.scoring import DEFAULT_CHECKPOINT  # noqa: E402
 
 
 def parse_config(text: str) -> tuple[str, dict]:
@@ -48,7 +49,8 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "unlearn_sweep.jsonl")
     args = p.parse_args()
-    bundle, judge = load_models(EMBEDDED_DIR, DEFAULT_CHECKPOINT)
+    device = resolve_device("cpu")
+    bundle, judge = load_bundle(EMBEDDED_DIR, device), load_judge(DEFAULT_CHECKPOINT, device)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for text in args.config:
         method, hp = parse_config(text)

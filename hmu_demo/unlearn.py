@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hmu_demo.cli import run_guarded
-from hmu_demo.generate import BACKBONES, EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
+from hmu_demo.models.bundle import BundleError, ModelBundle
+from hmu_demo.pipelines.requests import BACKBONES
+from hmu_demo.unlearning.concept import Concept
+from hmu_demo.unlearning.edit_io import save_edit
+from hmu_demo.unlearning.registry import all_methods, apply, get_method
 
 __all__ = ["main"]
 
@@ -34,11 +39,9 @@ class _CliError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from hmu_demo.unlearning.registry import METHODS
-
     p = argparse.ArgumentParser(prog="python -m hmu_demo.unlearn",
                                 description="Unlearn a concept (UCE, RECE, LCR and variants) and write the edit.")
-    p.add_argument("--method", choices=list(METHODS), default="lcr")
+    p.add_argument("--method", choices=list(all_methods()), default="lcr")
     p.add_argument("--concept", default="violence", help="lexicon concept name, or the name of --forget's concept")
     p.add_argument("--forget", help="comma-separated forget keywords (a concept typed here)")
     p.add_argument("--preserve", default="", help="comma-separated preserve words (with --forget)")
@@ -77,21 +80,14 @@ def _hyperparameters(args: argparse.Namespace) -> dict:
 
 
 def _list_methods() -> str:
-    from hmu_demo.unlearning.registry import METHODS
-
     lines = []
-    for m in METHODS.values():
+    for m in all_methods().values():
         params = ", ".join(f"{k}={v!r}" for k, v in m.defaults.items())
         lines.append(f"{m.name:<12} {m.summary}\n{'':<12} {params}")
     return "\n".join(lines)
 
 
 def _run(args: argparse.Namespace) -> dict:
-    from hmu_demo.models.bundle import BundleError, ModelBundle
-    from hmu_demo.unlearning.concept import Concept
-    from hmu_demo.unlearning.edit_io import save_edit
-    from hmu_demo.unlearning.registry import apply
-
     if args.out is None:
         raise _CliError("--out DIR is required (the folder the edit is written to)")
     hp = _hyperparameters(args)
@@ -108,15 +104,16 @@ def _run(args: argparse.Namespace) -> dict:
     if args.backbone == "bamm" and bundle.bamm is None:
         raise _CliError("this bundle has no BAMM model; use --backbone momask")
     index = args.index if args.index is not None else Path(args.bundle) / "code_index.json.gz"
-    if not index.is_file() and args.method.startswith("lcr"):
-        raise _CliError(f"no code index at {index}; LCR needs one (pass --index FILE)")
+    if not index.is_file() and get_method(args.method).needs_index:
+        raise _CliError(f"no code index at {index}; {args.method} needs one (pass --index FILE)")
     t0 = time.perf_counter()
     try:
-        edited, report = apply(bundle, concept, args.method, index=index, **hp)
+        edit = apply(bundle, concept, args.method, index=index, **hp)
     except ValueError as err:
         raise _CliError(str(err)) from err
     seconds = time.perf_counter() - t0
-    save_edit(bundle, edited, report, args.out, backbone=args.backbone)
+    save_edit(bundle, edit, args.out, backbone=args.backbone)
+    report = edit.report
     return {"out": str(args.out), "bundle": str(Path(args.bundle).resolve()), "backbone": args.backbone,
             "seconds_total": round(seconds, 3), "concept": concept.to_dict(), "report": report.to_dict()}
 

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 def app_environment(tmp: Path, **extra: str) -> dict[str, str]:
-    """Offline, analytics off, private temp/cache folders, EGL (reference/environment.md §8)."""
+    """Offline (no hub or analytics access), private temp/cache folders, offscreen EGL rendering: as app.py sets them."""
     env = dict(os.environ)
     env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                PYOPENGL_PLATFORM="egl", GRADIO_TEMP_DIR=str(tmp / "gradio"), XDG_CACHE_HOME=str(tmp / "cache"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hmu_demo.motion.skeleton import NUM_JOINTS, PARENTS, rest_pose
-from hmu_demo.render.ik import axis_angle_to_matrix, forward_kinematics
+from hmu_demo.motion.ik import axis_angle_to_matrix, forward_kinematics
 
 _TMP = Path(tempfile.mkdtemp(prefix="hmu_render_tests_"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from app_helpers import start_app
 
-from hmu_demo.generate import EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
 from hmu_demo.motion.bvh import read_bvh_joints
 from hmu_demo.render.video import probe
 
-pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")
+pytestmark = [pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
 
 VIOLENT = "a man punches and then kicks"
 SECONDS = 3.0

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hmu_demo.generate import EMBEDDED_DIR
-from hmu_demo.ui.service import STAGING_PREFIX, ServiceConfig, StudioError, StudioService
+from hmu_demo.config import EMBEDDED_DIR
+from hmu_demo.ui.outputs import STAGING_PREFIX
+from hmu_demo.ui.service import ServiceConfig, StudioError, StudioService
 from app_helpers import start_app
 
 VIOLENT = "a man punches and then kicks"
@@ -38,6 +39,7 @@ def _service(bundle_dir: Path, judge_dir: Path | None = None) -> StudioService:
     return StudioService(ServiceConfig(bundle_dir=bundle_dir, judge_dir=judge_dir), safe_mode=False).warm_up()
 
 
+@pytest.mark.slow
 def test_optional_parts_missing_leave_the_rest_working(tmp_path) -> None:
     bundle = broken_bundle(tmp_path, missing=("length.safetensors",), corrupt=("bamm.safetensors",))
     service = _service(bundle, judge_dir=tmp_path / "no_judge")
@@ -73,6 +75,8 @@ def test_a_missing_code_index_disables_only_unlearning(tmp_path) -> None:
         service.compare(VIOLENT, seconds=2.0, render=False)
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_app_starts_with_a_corrupt_checkpoint_and_says_which(tmp_path) -> None:
     from gradio_client import Client
     from gradio_client.exceptions import AppError
@@ -111,6 +115,8 @@ def _joints(path: str) -> np.ndarray:
     return joints
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_failed_render_still_gives_the_motion_files(broken_encoder_app) -> None:
     from gradio_client import Client
 
@@ -148,6 +154,8 @@ def _check_complete(folder: Path) -> None:
         load_file(str(edit / EDIT_WEIGHTS))
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_killing_the_server_mid_request_leaves_no_half_written_result(tmp_path) -> None:
     from gradio_client import Client
 

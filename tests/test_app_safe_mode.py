@@ -36,9 +36,10 @@ import numpy as np
 import pytest
 from app_helpers import start_app
 
-from hmu_demo.generate import EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
 
-pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")
+pytestmark = [pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
 
 #: Violent enough that the unlearned model's motion differs from the original's (for a benign prompt
 #: both models may legitimately give the same motion).

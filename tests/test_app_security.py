@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from app_helpers import REPO
 
-from hmu_demo.generate import EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
 
-pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")
+pytestmark = [pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
 
 
 def _status(url: str) -> int:

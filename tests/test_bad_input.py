@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hmu_demo.generate import EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
 
 pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")
 
@@ -102,6 +102,8 @@ API_CORPUS: list[tuple[str, tuple, str | None]] = [
 ]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_bad_api_input_is_refused_clearly_and_nothing_is_lost(app, client) -> None:
     from gradio_client.exceptions import AppError
 

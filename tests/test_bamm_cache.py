@@ -9,7 +9,8 @@ import torch
 
 import hmu_demo.models.bamm as bamm_module
 from hmu_demo.models.bamm import BAMMTransformer
-from hmu_demo.models.layers import TransformerConfig, lengths_to_mask
+from hmu_demo.models.layers import TransformerConfig
+from hmu_demo.models.sampling import lengths_to_mask
 
 REPO = Path(__file__).resolve().parent.parent
 T = 12

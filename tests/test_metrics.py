@@ -242,32 +242,13 @@ def test_ncs_at_k_and_group_minimum() -> None:
     assert names == ["walk", "punch"] and best.tolist() == [7, 3]
 
 
-# -- judge, smoothness, replications, directions ----------------------------------------------------
+# -- judge, replications, directions ---------------------------------------------------------------
 
 def test_violent_share_uses_wilson() -> None:
-    from hmu_demo.eval.quality import wilson_interval
-
     share, (lo, hi) = M.violent_share(np.array([True, False, False, False]))
-    assert share == 0.25 and (lo, hi) == wilson_interval(1, 4)
+    assert share == 0.25 and (lo, hi) == M.wilson_interval(1, 4)
     assert 0.0 < lo < 0.25 < hi < 1.0
     assert M.violent_share(np.array([], dtype=bool))[0] != M.violent_share(np.array([], dtype=bool))[0]  # NaN
-
-
-def _clip(x: np.ndarray, joints: int = 22) -> np.ndarray:
-    out = np.zeros((x.shape[0], joints, 3))
-    out[..., 0] = x[:, None]
-    return out
-
-
-def test_transition_smoothness_reexport_on_known_curves() -> None:
-    t = np.arange(80) / 20.0
-    flat = M.transition_smoothness(_clip(2.0 + 1.5 * t), [40])
-    assert flat.mean_jerk == pytest.approx(0.0, abs=1e-9) and flat.transition_jerk == pytest.approx(0.0, abs=1e-9)
-    c = 0.4
-    cubic = M.transition_smoothness(_clip(c * t ** 3), [40])
-    assert cubic.mean_jerk == pytest.approx(6 * c, rel=1e-6)
-    assert cubic.transition_jerk == pytest.approx(6 * c, rel=1e-6)
-    assert np.allclose(M.jerk_magnitude(_clip(c * t ** 3)), 6 * c)
 
 
 def test_replication_summary() -> None:

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from hmu_demo.models.length import LengthEstimator, sample_lengths
-from hmu_demo.models.rvq import QuantizeEMAReset, RVQVAE, VQConfig, vq_training_loss
+from hmu_demo.models.quantizer import QuantizeEMAReset
+from hmu_demo.models.rvq import RVQVAE, VQConfig, vq_training_loss
 
 C3 = (512, 512, 3)
 C1 = (512, 512, 1)

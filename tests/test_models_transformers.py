@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from hmu_demo.models.bamm import BAMMTransformer, hybrid_attention_mask
-from hmu_demo.models.layers import TransformerConfig, top_k_filter
+from hmu_demo.models.layers import TransformerConfig
 from hmu_demo.models.masked import MaskTransformer
 from hmu_demo.models.residual import ResidualTransformer
+from hmu_demo.models.sampling import top_k_filter
 
 TINY = TransformerConfig(latent_dim=32, ff_size=64, n_layers=2, n_heads=2, dropout=0.1, cond_drop_prob=0.1,
                          max_len=64, max_motion_tokens=12)

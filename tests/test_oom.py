@@ -1,8 +1,9 @@
-"""Out-of-memory fallback: halved batches, then the CPU, with a message (hmu_demo.models.oom, Generator).
+"""Out-of-memory fallback: halved batches, then the CPU, with a message (hmu_demo.models.oom, and the
+text-to-motion pipeline that uses it).
 
 The CPU tests run a real batched computation whose "GPU" raises a real ``torch.cuda.OutOfMemoryError``
 above a batch size: that stands for the GPU's limit, the helper under test is the real one. The GPU
-test fills a real GPU and checks a real Generator falls back to the CPU.
+test fills a real GPU and checks a real pipeline falls back to the CPU.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 import torch
 from test_generate import PROMPTS, HashEncoder, tiny_bundle
 
-from hmu_demo.generate import Generator
 from hmu_demo.models.oom import OomReport, cpu_copy, is_out_of_memory, run_batched
+from hmu_demo.pipelines.requests import GenerationRequest
+from hmu_demo.pipelines.text_to_motion import GenerationOutput, TextToMotionPipeline
 
 CUDA = torch.device("cuda")  # a label here: the workload below decides what fits on it
 
@@ -145,10 +147,14 @@ def test_cpu_copy_shares_nothing() -> None:
     assert not torch.equal(copy.weight, module.weight) and torch.equal(module.scale, torch.ones(2))
 
 
-# ------------------------------------------------------------------------------------- Generator
+# ------------------------------------------------------------------------------------- pipeline
 
 
-LENGTHS = [40, 24, 60]
+LENGTHS = (40, 24, 60)
+
+
+def run(pipeline: TextToMotionPipeline, prompts=PROMPTS, lengths=LENGTHS, **settings) -> GenerationOutput:
+    return pipeline(GenerationRequest(prompts, lengths, seed=3, steps=2, **settings))
 
 
 def assert_same_motions(got, want, atol: float = 0.0) -> None:
@@ -163,9 +169,8 @@ def assert_same_motions(got, want, atol: float = 0.0) -> None:
 @pytest.mark.parametrize("backbone", ["momask", "bamm"])
 def test_generator_halves_its_batch_with_the_same_motions(monkeypatch: pytest.MonkeyPatch, backbone: str) -> None:
     """A model that runs out of memory above one prompt: same motions as one batch, and the report says so."""
-    want = Generator(tiny_bundle(), HashEncoder(), device="cpu").generate(PROMPTS, LENGTHS, seed=3, steps=2,
-                                                                          backbone=backbone)
-    gen = Generator(tiny_bundle(), HashEncoder(), device="cpu")
+    want = run(TextToMotionPipeline(tiny_bundle(), HashEncoder(), device="cpu"), backbone=backbone).motions
+    gen = TextToMotionPipeline(tiny_bundle(), HashEncoder(), device="cpu")
     model = gen.bundle.masked if backbone == "momask" else gen.bundle.bamm
     real = model.generate
 
@@ -175,13 +180,12 @@ def test_generator_halves_its_batch_with_the_same_motions(monkeypatch: pytest.Mo
         return real(cond, *args, **kwargs)
 
     monkeypatch.setattr(model, "generate", limited)
-    got = gen.generate(PROMPTS, LENGTHS, seed=3, steps=2, backbone=backbone)
-    assert_same_motions(got, want)
-    assert gen.last_fallback == OomReport("cpu", 3, "cpu", 1, retries=1, what="generation")
-    assert gen._cpu_models is None  # already on the CPU: no copy made
+    got = run(gen, backbone=backbone)
+    assert_same_motions(got.motions, want)
+    assert got.fallback == OomReport("cpu", 3, "cpu", 1, retries=1, what="generation")
+    assert gen._cpu is None  # already on the CPU: no copy made
     monkeypatch.setattr(model, "generate", real)
-    gen.generate(PROMPTS[:1], LENGTHS[:1], seed=3, steps=2, backbone=backbone)
-    assert gen.last_fallback is None
+    assert run(gen, PROMPTS[:1], LENGTHS[:1], backbone=backbone).fallback is None
 
 
 @contextlib.contextmanager
@@ -207,29 +211,29 @@ def full_gpu() -> Iterator[None]:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_real_cuda_out_of_memory_generates_on_the_cpu(caplog: pytest.LogCaptureFixture) -> None:
-    want = Generator(tiny_bundle(), HashEncoder(), device="cpu").generate(PROMPTS, LENGTHS, seed=3, steps=2)
+    want = run(TextToMotionPipeline(tiny_bundle(), HashEncoder(), device="cpu")).motions
     bundle = tiny_bundle()
-    gen = Generator(bundle, HashEncoder(), device="cuda")
+    gen = TextToMotionPipeline(bundle, HashEncoder(), device="cuda")
     with caplog.at_level(logging.WARNING), full_gpu():
-        got = gen.generate(PROMPTS, LENGTHS, seed=3, steps=2)
-    report = gen.last_fallback
+        out = run(gen)
+    got, report = out.motions, out.fallback
     assert report is not None and report.on_cpu and report.requested_device.startswith("cuda"), report
     assert report.message == "GPU out of memory: generation ran on the CPU (slower)"
     assert any("running the rest on the CPU" in line for line in warnings_of(caplog))
     assert_same_motions(got, want, atol=1e-5)
     assert bundle.device.type == "cuda" and gen.bundle is bundle  # the caller's models stayed on the GPU
-    again = gen.generate(PROMPTS, LENGTHS, seed=3, steps=2)  # memory free again: back on the GPU
-    assert gen.last_fallback is None
-    assert [m.length_frames for m in again] == [m.length_frames for m in want]
+    again = run(gen)  # memory free again: back on the GPU
+    assert again.fallback is None
+    assert [m.length_frames for m in again.motions] == [m.length_frames for m in want]
 
 
 def test_generator_falls_back_to_a_cpu_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CPU fallback path of a Generator, without a GPU: the pretend accelerator is the meta device,
+    """The CPU fallback path of a pipeline, without a GPU: the pretend accelerator is the meta device,
     on which the masked transformer always runs out of memory."""
     from hmu_demo.models.masked import MaskTransformer
 
-    want = Generator(tiny_bundle(), HashEncoder(), device="cpu").generate(PROMPTS, LENGTHS, seed=3, steps=2)
-    gen = Generator(tiny_bundle(), HashEncoder(), device="cpu")
+    want = run(TextToMotionPipeline(tiny_bundle(), HashEncoder(), device="cpu")).motions
+    gen = TextToMotionPipeline(tiny_bundle(), HashEncoder(), device="cpu")
     bundle, real = gen.bundle, MaskTransformer.generate
 
     def limited(self, cond, *args, **kwargs):
@@ -239,11 +243,11 @@ def test_generator_falls_back_to_a_cpu_copy(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(MaskTransformer, "generate", limited)
     gen.device = torch.device("meta")
-    got = gen.generate(PROMPTS, LENGTHS, seed=3, steps=2)
-    assert_same_motions(got, want)
-    assert gen.last_fallback == OomReport("meta", 3, "cpu", 3, retries=2, what="generation")
-    assert gen.bundle is bundle and gen._cpu_models is not None
-    copy = gen._cpu_models[2]
+    got = run(gen)
+    assert_same_motions(got.motions, want)
+    assert got.fallback == OomReport("meta", 3, "cpu", 3, retries=2, what="generation")
+    assert gen.bundle is bundle and gen._cpu is not None
+    copy = gen._cpu.bundle
     assert copy is not bundle and next(copy.parameters()).data_ptr() != next(bundle.parameters()).data_ptr()
-    gen.generate(PROMPTS[:1], LENGTHS[:1], seed=3, steps=2)
-    assert gen._cpu_models[2] is copy  # made once
+    run(gen, PROMPTS[:1], LENGTHS[:1])
+    assert gen._cpu.bundle is copy  # made once

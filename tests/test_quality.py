@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from hmu_demo.data.humanml3d import MotionDataset
-from hmu_demo.eval.judge import DEFAULT_CHECKPOINT
-from hmu_demo.eval.quality import caption_actions, load_cases, main, single_action, wilson_interval
+from hmu_demo.models.judge.scoring import DEFAULT_CHECKPOINT
+from hmu_demo.eval.cases import caption_actions, load_cases, single_action
+from hmu_demo.eval.metrics import wilson_interval
+from hmu_demo.eval.quality import main
 
 RATES = ("action_top1", "violent_share_on_violent_prompts")
 REPO = Path(__file__).resolve().parents[1]

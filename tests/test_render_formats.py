@@ -8,7 +8,7 @@ from render_helpers import random_pose_joints, walk_joints
 
 from hmu_demo.motion.bvh import read_bvh, read_bvh_joints, write_bvh
 from hmu_demo.motion.skeleton import JOINT_NAMES, PARENTS
-from hmu_demo.render.ik import forward_kinematics, global_rotations, local_rotations, rest_skeleton_for
+from hmu_demo.motion.ik import forward_kinematics, global_rotations, local_rotations, rest_skeleton_for
 
 
 @pytest.mark.parametrize("joints", [walk_joints(60), random_pose_joints(20, seed=3)[0]], ids=["walk", "random"])

@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from hmu_demo.train import state_io
+from hmu_demo.train.config import TrainConfig
 from hmu_demo.train.loop import LEGACY_STATE_FILE, STATE_FILE, RunSpec, Schedule, run
 from hmu_demo.train.state_io import StateFileError, load_state, save_state
+from hmu_demo.train.transformer import TOKENS_FILE, _read_token_cache
 
 
 def _same(a, b) -> None:
@@ -207,12 +209,12 @@ def _spec() -> RunSpec:
 
 def test_loop_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     straight = _spec()
-    run(straight, tmp_path / "a", 6, val_every=3, quiet=True)
+    run(straight, TrainConfig(out=tmp_path / "a", steps=6, val_every=3, quiet=True))
     first = _spec()
-    run(first, tmp_path / "b", 3, val_every=3, quiet=True)
+    run(first, TrainConfig(out=tmp_path / "b", steps=3, val_every=3, quiet=True))
     assert load_state(tmp_path / "b" / STATE_FILE)["step"] == 3
     resumed = _spec()
-    summary = run(resumed, tmp_path / "b", 6, val_every=3, quiet=True, resume=True)
+    summary = run(resumed, TrainConfig(out=tmp_path / "b", steps=6, val_every=3, quiet=True, resume=True))
     assert summary["steps"] == 6 and "resumed at step 3" in (tmp_path / "b" / "train.log").read_text()
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
@@ -231,17 +233,15 @@ def test_loop_never_unpickles_an_old_state(tmp_path: Path) -> None:
     out.mkdir()
     torch.save({"step": 3, "x": _Exploit(marker)}, out / LEGACY_STATE_FILE)
     with pytest.raises(RuntimeError, match=f"{LEGACY_STATE_FILE}.*old pickle format.*without --resume"):
-        run(_spec(), out, 2, val_every=1, quiet=True, resume=True)
+        run(_spec(), TrainConfig(out=out, steps=2, val_every=1, quiet=True, resume=True))
     assert not marker.exists() and (out / LEGACY_STATE_FILE).is_file()
-    run(_spec(), out, 2, val_every=1, quiet=True)  # a fresh run drops it
+    run(_spec(), TrainConfig(out=out, steps=2, val_every=1, quiet=True))  # a fresh run drops it
     assert not marker.exists() and not (out / LEGACY_STATE_FILE).exists()
     assert load_state(out / STATE_FILE)["step"] == 2
     assert "old pickled training state" in (out / "train.log").read_text()
 
 
 def test_damaged_token_cache_is_rebuilt_not_fatal(tmp_path: Path) -> None:
-    from hmu_demo.train.transformer import TOKENS_FILE, _read_token_cache
-
     cache = tmp_path / TOKENS_FILE
     cache.write_bytes(b"\x00" * 40)
     assert _read_token_cache(cache) == {}

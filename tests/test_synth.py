@@ -16,11 +16,12 @@ from hmu_demo.data.humanml3d import MotionDataset
 from hmu_demo.data.lexicon import load_lexicon
 from hmu_demo.data.splits import main as splits_main
 from hmu_demo.data.synth.__main__ import main as synth_main
-from hmu_demo.data.synth.actions import ACTIONS, SAFE_ACTIONS, VIOLENT_ACTIONS, Params
+from hmu_demo.data.synth.actions import ACTIONS, SAFE_ACTIONS, VIOLENT_ACTIONS
 from hmu_demo.data.synth.captions import gerund, make_caption, third_person
 from hmu_demo.data.synth.compose import generate_clip
 from hmu_demo.data.synth.corpus import CorpusSpec, build_corpus, ensure_corpus, read_spec
 from hmu_demo.data.synth.keyframes import State, Style
+from hmu_demo.data.synth.keys import Params
 from hmu_demo.data.synth.phrases import EXPLICIT, IMPLICIT, SAFE
 from hmu_demo.data.synth.preview import main as preview_main
 from hmu_demo.data.synth.rig import pose_joints
@@ -117,6 +118,7 @@ def test_corpus_has_the_humanml3d_layout(corpus):
         assert label["violent"] == any(s["violent"] for s in label["segments"])
 
 
+@pytest.mark.slow
 def test_violent_share_follows_the_flag(tmp_path):
     share = {}
     for value in (0.1, 0.5):
@@ -250,6 +252,7 @@ def test_preview_draws_a_png(corpus, tmp_path):
     assert preview_main([str(corpus), "999999", "--out", str(out)]) == 2
 
 
+@pytest.mark.slow
 def test_build_cli_errors_are_one_line(tmp_path):
     existing = tmp_path / "taken"
     existing.mkdir()

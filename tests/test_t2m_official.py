@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from hmu_demo.data.captions import Caption
-from hmu_demo.eval.evaluator import EvaluatorError
-from hmu_demo.eval.evaluator_nets import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
-from hmu_demo.eval.t2m_official import (
+from hmu_demo.models.evaluators.base import EvaluatorError
+from hmu_demo.models.evaluators.nets import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
+from hmu_demo.models.evaluators.t2m_official import (
     CHECKPOINT_PARTS, GLOVE_PARTS, META_PARTS, OfficialT2MEvaluator, build_nets,
 )
-from hmu_demo.eval.word_vectorizer import POS_CLASSES, WordVectorizer
+from hmu_demo.models.evaluators.word_vectorizer import POS_CLASSES, WordVectorizer
 
 FEAT = 263
 WORD = 10  # tiny GloVe dimension

@@ -18,13 +18,16 @@ import pytest
 import torch
 
 from hmu_demo.models.bundle import BundleConfig, ModelBundle
-from hmu_demo.models.code_index import CodeIndex, CodeIndexError
+from hmu_demo.models.official import CheckpointError
 from hmu_demo.models.rvq import RVQVAE
+from hmu_demo.train.config import TrainConfig
 from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, model_normalizer
-from hmu_demo.train.loop import STATE_FILE, Schedule
+from hmu_demo.train.loop import STATE_FILE, Schedule, initialise_from
 from hmu_demo.train.state_io import load_state
 from hmu_demo.train.tokens import encode_split
 from hmu_demo.train.transformer import caption_embeddings
+from hmu_demo.train.vq import train_vq
+from hmu_demo.unlearning.code_index import CodeIndex, CodeIndexError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,18 +37,18 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(small_synth_corpus: Path) -> Path:
-    return small_synth_corpus
+def captions(small_synth_corpus: Path, tmp_path_factory) -> Path:
+    """Real MiniLM embeddings of every caption of the corpus, cached once for the module."""
+    norm = model_normalizer(small_synth_corpus)
+    splits = [MotionSplit.load(small_synth_corpus, s, norm) for s in ("train", "val", "test")]
+    path = tmp_path_factory.mktemp("captions") / "captions.npz"
+    caption_embeddings(small_synth_corpus, splits, path, progress=False)
+    return path
 
 
 @pytest.fixture(scope="module")
-def captions(corpus: Path, tmp_path_factory) -> Path:
-    """Real MiniLM embeddings of every caption of the corpus, cached once for the module."""
-    norm = model_normalizer(corpus)
-    splits = [MotionSplit.load(corpus, s, norm) for s in ("train", "val", "test")]
-    path = tmp_path_factory.mktemp("captions") / "captions.npz"
-    caption_embeddings(corpus, splits, path, progress=False)
-    return path
+def corpus(small_synth_corpus: Path) -> Path:
+    return small_synth_corpus
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +141,8 @@ def test_token_table_views_and_sampling(corpus: Path, captions: Path) -> None:
 
 
 def _train_vq(corpus: Path, out: Path, **kw) -> dict:
-    from hmu_demo.train.vq import train_vq
-
-    return train_vq(corpus, out, BundleConfig.preset("tiny").vq, batch_size=8, window=32, device="cpu",
-                    val_every=4, quiet=True, **kw)
+    config = TrainConfig(out=out, data=corpus, batch_size=8, device="cpu", val_every=4, quiet=True, **kw)
+    return train_vq(config, BundleConfig.preset("tiny").vq, window=32)
 
 
 def test_vq_training_resumes_where_it_stopped(corpus: Path, tmp_path: Path) -> None:
@@ -173,6 +174,7 @@ def test_vq_cli_refuses_without_length_or_budget(corpus: Path, tmp_path: Path) -
     assert res.returncode != 0 and "--steps" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -189,6 +191,7 @@ def test_torchrun_two_processes_on_cpu(corpus: Path, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ the pipeline
 
 
+@pytest.mark.slow
 def test_embedded_pipeline_builds_a_bundle_that_generates(pipeline, corpus: Path) -> None:
     work, out, res = pipeline
     assert res.returncode == 0, res.stderr[-3000:]
@@ -200,15 +203,17 @@ def test_embedded_pipeline_builds_a_bundle_that_generates(pipeline, corpus: Path
         assert (work / stage / "train.log").is_file()
     bundle = ModelBundle.load(out)
     assert all(p.dtype == torch.float32 for p in bundle.parameters())
-    from hmu_demo.generate import Generator
+    from hmu_demo.pipelines.requests import GenerationRequest
+    from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
 
-    gen = Generator(bundle, bundle.make_text_encoder("cpu"), device="cpu")
+    gen = TextToMotionPipeline(bundle, bundle.make_text_encoder("cpu"), device="cpu")
     for backbone in ("momask", "bamm"):
-        (motion,) = gen.generate(["a person jumps twice"], lengths=[40], seed=1, steps=2, backbone=backbone)
+        (motion,) = gen(GenerationRequest(("a person jumps twice",), (40,), seed=1, steps=2, backbone=backbone)).motions
         assert motion.tokens.shape == (10, 6) and motion.joints.shape == (40, 22, 3)
         assert np.isfinite(motion.joints).all()
 
 
+@pytest.mark.slow
 def test_pipeline_rerun_skips_finished_stages(pipeline, corpus: Path) -> None:
     work, out, _ = pipeline
     before = {s: (work / s / "train.log").read_text() for s in ("vq", "masked", "length")}
@@ -222,6 +227,7 @@ def test_pipeline_rerun_skips_finished_stages(pipeline, corpus: Path) -> None:
     assert (out / "code_index.json.gz").is_file()  # the re-assembled bundle gets its index again
 
 
+@pytest.mark.slow
 def test_code_index_matches_the_bundle(pipeline, corpus: Path) -> None:
     _, out, _ = pipeline
     index = CodeIndex.load(out / "code_index.json.gz")
@@ -268,9 +274,6 @@ def test_code_index_rejects_bad_files(tmp_path: Path) -> None:
 
 
 def test_init_from_weights_and_refusal_of_wrong_ones(corpus: Path, tmp_path: Path) -> None:
-    from hmu_demo.models.official import CheckpointError
-    from hmu_demo.train.loop import initialise_from
-
     first = tmp_path / "a"
     _train_vq(corpus, first, steps=2)
     second = _train_vq(corpus, tmp_path / "b", steps=2, init=first / "vq.safetensors")

@@ -23,6 +23,8 @@ from hmu_demo.train.state_io import load_state
 from hmu_demo.train.tokens import TokenTable
 from hmu_demo.train.transformer import TOKENS_FILE
 
+pytestmark = pytest.mark.slow  # every test reads one D_r training run of the whole embedded recipe
+
 REPO = Path(__file__).resolve().parents[1]
 STAGE_FILES = ("vq/vq.json", "masked/masked.json", "residual/residual.json", "bamm/bamm.json", "length/length.json")
 

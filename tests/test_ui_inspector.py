@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hmu_demo.generate import Generator, Motion
+from hmu_demo.pipelines.requests import GenerationRequest
+from hmu_demo.pipelines.text_to_motion import Motion, TextToMotionPipeline
 from hmu_demo.models.bundle import ModelBundle
 from hmu_demo.models.text import MiniLMEncoder
 from hmu_demo.ui.inspector import (
@@ -19,7 +20,7 @@ from hmu_demo.ui.inspector import (
     token_timeline,
     token_timeline_data,
 )
-from hmu_demo.unlearning import lcr, registry
+from hmu_demo.unlearning import flagging, registry
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "checkpoints" / "embedded"
 pytestmark = pytest.mark.skipif(not (EMBEDDED / "bundle.json").is_file(), reason="embedded bundle not trained")
@@ -40,18 +41,18 @@ def encoder():
 
 @pytest.fixture(scope="module")
 def index():
-    return lcr.load_index(EMBEDDED / "code_index.json.gz")
+    return flagging.load_index(EMBEDDED / "code_index.json.gz")
 
 
 @pytest.fixture(scope="module")
 def edits(bundle, encoder, index):
     """method -> (edited bundle, report), each edit made once for the module."""
-    out = {m: registry.apply(bundle, "violence", m, text_encoder=encoder, index=index)
-           for m in ("lcr", "lcr-nearest", "lcr-gated")}
+    made = {m: registry.apply(bundle, "violence", m, text_encoder=encoder, index=index)
+            for m in ("lcr", "lcr-nearest", "lcr-gated")}
     # fewer index motions than the default keeps the test fast; it is still a real UCE edit
-    out["uce"] = registry.apply(bundle, "violence", "uce", text_encoder=encoder, index=index,
-                                erase_motions=128, preserve_motions=128)
-    return out
+    made["uce"] = registry.apply(bundle, "violence", "uce", text_encoder=encoder, index=index,
+                                 erase_motions=128, preserve_motions=128)
+    return {m: (edit.apply(bundle), edit.report) for m, edit in made.items()}
 
 
 # ----------------------------------------------------------------------------- PCA
@@ -92,7 +93,7 @@ def test_pca_of_the_codebook(bundle):
 def test_map_scores_and_flags_match_lcr(bundle, index, edits):
     _, report = edits["lcr"]
     data = codebook_map_data(bundle, index, report)
-    _, _, stats, default_flagged = lcr.flag_codes(bundle, "violence", index=index)
+    _, _, stats, default_flagged = flagging.flag_codes(bundle, "violence", index=index)
     assert data.xy.shape == (512, 2)
     np.testing.assert_array_equal(data.scores, stats.score1)
     np.testing.assert_array_equal(data.counts[:, 0], stats.n_forget)
@@ -106,7 +107,7 @@ def test_map_scores_and_flags_match_lcr(bundle, index, edits):
     # no report (or a text-side one): LCR's own selection at its default k, no arrows
     for other in (None, edits["uce"][1]):
         plain = codebook_map_data(bundle, index, other)
-        assert plain.flagged == default_flagged and len(plain.flagged) >= lcr.DEFAULT_K
+        assert plain.flagged == default_flagged and len(plain.flagged) >= flagging.DEFAULT_K
         assert plain.replacements == {}
 
 
@@ -170,7 +171,8 @@ def test_map_rejects_bad_input(bundle, index):
 
 @pytest.fixture(scope="module")
 def kick(bundle, encoder) -> Motion:
-    return Generator(bundle, encoder, device="cpu").generate([VIOLENT], [64], seed=0, steps=3)[0]
+    return TextToMotionPipeline(bundle, encoder, device="cpu")(GenerationRequest((VIOLENT,), (64,), seed=0,
+                                                                                 steps=3)).motions[0]
 
 
 def test_timeline_one_point_per_token_with_statuses(kick, edits):

@@ -11,11 +11,13 @@ import threading
 import numpy as np
 import pytest
 
-from hmu_demo.generate import EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
 from hmu_demo.motion.bvh import read_bvh_joints
+from hmu_demo.prompt import clean_prompt
 from hmu_demo.render.config import RenderConfig
 from hmu_demo.render.video import probe
-from hmu_demo.ui.service import SAFE_MODE_ENV, ServiceConfig, StudioError, StudioService, clean_prompt
+from hmu_demo.ui.service import SAFE_MODE_ENV, ServiceConfig, StudioError, StudioService
+from hmu_demo.unlearning.edit_io import load_edit
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # offscreen Mesa, as tests/render_helpers.py sets it
 pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")
@@ -54,8 +56,6 @@ def test_compare_violent_prompt_is_changed_and_judged(violent) -> None:
 
 
 def test_compare_writes_videos_and_downloads(violent, service) -> None:
-    from hmu_demo.unlearning.edit_io import load_edit
-
     sbs, alone = probe(violent.side_by_side_video), probe(violent.original_video)
     assert (sbs.frames, sbs.width, sbs.height, sbs.codec) == (FRAMES, 2 * SIZE, SIZE, "h264")
     assert (alone.frames, alone.width) == (FRAMES, SIZE)
@@ -64,8 +64,8 @@ def test_compare_writes_videos_and_downloads(violent, service) -> None:
         np.testing.assert_array_equal(np.load(violent.files[f"{side}_npy"]), motion.joints)
         assert read_bvh_joints(violent.files[f"{side}_bvh"]).shape == (FRAMES, 22, 3)
     assert all(p.parent == violent.folder or p.parent.parent == violent.folder for p in violent.files.values())
-    edited, report, _ = load_edit(service.bundle, violent.files["edit_dir"])
-    assert report.codes == violent.report.codes and edited.gate is not None
+    edit, _ = load_edit(service.bundle, violent.files["edit_dir"])
+    assert edit.report.codes == violent.report.codes and edit.constraint is not None
 
 
 def test_same_seed_same_result_and_cached_edit(violent, service) -> None:
@@ -140,11 +140,11 @@ def test_control_characters_are_replaced_by_spaces() -> None:
     (dict(concept="zzqx, qqzz"), "no training motion"),
 ])
 def test_bad_input_gets_a_clear_error(service, violent, kwargs, message) -> None:
-    cached = dict(service._edits)
+    cached = service._edits.keys()
     with pytest.raises(StudioError, match=message) as info:
         service.compare(**{"prompt": VIOLENT, "seconds": SECONDS, "render": False, **kwargs})
     assert "\n" not in str(info.value)
-    assert dict(service._edits) == cached  # nothing already made is lost
+    assert service._edits.keys() == cached  # nothing already made is lost
     assert violent.side_by_side_video.is_file() and violent.files["edit_dir"].is_dir()
 
 
@@ -192,13 +192,11 @@ def test_code_video_through_an_edit_and_safe_mode_rules(service, tmp_path) -> No
 
 
 def test_export_edit_writes_a_new_folder_each_time(service, tmp_path) -> None:
-    from hmu_demo.unlearning.edit_io import load_edit
-
     first, report, _ = service.export_edit("lcr-gated", "jump, hop, leap", out_dir=tmp_path)
     second, _, cached = service.export_edit("lcr-gated", "Jump, hop,  leap", out_dir=tmp_path)
     assert cached and first != second
     assert sorted(p.name for p in first.iterdir()) == ["edit.json", "edit.safetensors"]
-    _, loaded, _ = load_edit(service.bundle, second)
+    loaded = load_edit(service.bundle, second)[0].report
     assert loaded.codes == report.codes and loaded.concept == report.concept
 
 

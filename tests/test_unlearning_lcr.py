@@ -10,18 +10,25 @@ import torch
 
 from hmu_demo.data.lexicon import Lexicon, load_lexicon
 from hmu_demo.models.bundle import BundleConfig, ModelBundle
-from hmu_demo.models.code_index import CodeIndex, IndexedMotion
-from hmu_demo.unlearning.lcr import (
+from hmu_demo.unlearning.code_index import CodeIndex, IndexedMotion
+from hmu_demo.unlearning.flagging import (
     EPS,
     CodeStats,
     code_statistics,
     concept_split,
-    lcr_edit,
     select_codes,
     select_per_concept,
 )
+from hmu_demo.unlearning.lcr import lcr_edit
 
 EMBEDDED = Path(__file__).resolve().parents[1] / "checkpoints" / "embedded"
+
+
+def _edited(bundle, *args, **kwargs):
+    """(the edited model, the report) of an LCR edit of ``bundle``."""
+    edit = lcr_edit(bundle, *args, **kwargs)
+    assert set(edit.tensors) <= {"vq.quantizer.layers.0.codebook"} and edit.constraint is None
+    return edit.apply(bundle), edit.report
 
 
 def _motion(i: int, captions, codes) -> IndexedMotion:
@@ -146,7 +153,7 @@ def test_variants_edit_only_flagged_rows_of_a_copy(variant):
     bundle = _tiny_bundle()
     index = _tiny_index(bundle)
     snap = _snapshot(bundle)
-    edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=3)
+    edited, report = _edited(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=3)
     _assert_same(bundle, snap)  # original untouched, every tensor
     assert report.codes[:3] == [1, 2, 3]
     old, new = snap["vq.quantizer.layers.0.codebook"], edited.vq.codebook(0)
@@ -164,16 +171,16 @@ def test_variants_edit_only_flagged_rows_of_a_copy(variant):
     assert edited.masked.cond_emb.weight is bundle.masked.cond_emb.weight
     assert edited.vq.codebook(0) is not bundle.vq.codebook(0)
     # deterministic for a seed, different for another
-    again, report2 = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=3)
+    again, report2 = _edited(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=3)
     assert torch.equal(again.vq.codebook(0), new)
     if variant != "orth":
-        other, _ = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=4)
+        other, _ = _edited(bundle, "violence", index=index, k=3, alpha=0.5, variant=variant, seed=4)
         assert not torch.equal(other.vq.codebook(0), new)
     # report content
     hp = report.hyperparameters
     assert hp["variant"] == variant and hp["k"] == 3 and hp["alpha"] == 0.5 and report.seconds >= 0
     assert report.layers[0].name == "vq.codebook0" and report.layers[0].rel_change > 0
-    assert report.method == ("lcr-nearest" if variant == "nearest" else "lcr")
+    assert report.method == {"official": "lcr", "orth": "lcr-orth", "nearest": "lcr-nearest"}[variant]
     f = report.flagged[0]
     assert (f.n_forget, f.n_retain) == (10, 0) and f.score1 == pytest.approx(1e9) and f.replacement
     assert isinstance(report.to_dict()["flagged"][0], dict)
@@ -184,19 +191,19 @@ def test_official_formula_and_orth_formula():
     index = _tiny_index(bundle)
     old = bundle.vq.codebook(0).detach().clone().double()
     sigma = old.std().item()
-    edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.0, variant="official")
+    edited, report = _edited(bundle, "violence", index=index, k=3, alpha=0.0, variant="official")
     assert report.details["target"] == 0 and report.details["sigma"] == pytest.approx(sigma)
     for c in report.codes:
         assert torch.equal(edited.vq.codebook(0)[c], bundle.vq.codebook(0)[0])
     # noise scale is alpha * sigma
-    edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=2.0, variant="official")
+    edited, report = _edited(bundle, "violence", index=index, k=3, alpha=2.0, variant="official")
     dev = (edited.vq.codebook(0)[report.codes].double() - old[0]) / (2.0 * sigma)
     assert 0.5 < dev.std().item() < 1.5
     # target 0 flagged -> redrawn among unflagged codes
-    _, report = lcr_edit(bundle, "violence", index=index, codes=[0, 5], alpha=1.0)
+    _, report = _edited(bundle, "violence", index=index, codes=[0, 5], alpha=1.0)
     assert report.details["target"] not in (0, 5) and report.codes == [0, 5]
     # orth: rows lose alpha times their component on the normalised mean of flagged rows
-    edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=1.0, variant="orth")
+    edited, report = _edited(bundle, "violence", index=index, k=3, alpha=1.0, variant="orth")
     d = old[report.codes].mean(0)
     d = d / d.norm()
     new = edited.vq.codebook(0)[report.codes].double()
@@ -207,7 +214,7 @@ def test_nearest_picks_true_nearest_unflagged_code():
     bundle = _tiny_bundle()
     index = _tiny_index(bundle)
     old = bundle.vq.codebook(0).detach().clone()
-    edited, report = lcr_edit(bundle, "violence", index=index, k=3, alpha=0.0, variant="nearest")
+    edited, report = _edited(bundle, "violence", index=index, k=3, alpha=0.0, variant="nearest")
     stats = code_statistics(index, concept_split(index, "violence"))
     flagged = set(report.codes)
     pool = [c for c in range(old.shape[0]) if c not in flagged and stats.n_retain[c] > 0]
@@ -236,7 +243,7 @@ def test_embedded_violence_run():
     index = CodeIndex.load(EMBEDDED / "code_index.json.gz")
     snap = _snapshot(bundle)
     for variant in ("official", "nearest"):
-        edited, report = lcr_edit(bundle, "violence", index=index, variant=variant)
+        edited, report = _edited(bundle, "violence", index=index, variant=variant)
         print(f"\nLCR {variant}: k={report.hyperparameters['k']} flagged {len(report.codes)} codes {report.codes} "
               f"forget motions {report.details['motions_forget']}/{len(index)} in {report.seconds:.3f} s")
         for f in report.flagged[:5]:

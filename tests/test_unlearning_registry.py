@@ -11,17 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from hmu_demo.generate import Generator
 from hmu_demo.generate import main as generate_main
 from hmu_demo.models.bundle import BundleConfig, ModelBundle
-from hmu_demo.models.code_index import CodeIndex, IndexedMotion
+from hmu_demo.pipelines.requests import GenerationRequest
+from hmu_demo.pipelines.text_to_motion import Motion, TextToMotionPipeline
 from hmu_demo.unlearn import main as unlearn_main
+from hmu_demo.unlearning.code_index import CodeIndex, IndexedMotion
 from hmu_demo.unlearning.concept import Concept
-from hmu_demo.unlearning.copying import copy_sharing
-from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, EditError, changed_tensors, load_edit, save_edit
+from hmu_demo.unlearning.edit import Edit
+from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, EditError, load_edit, save_edit
 from hmu_demo.unlearning.gate import ConceptGate
 from hmu_demo.unlearning.index_text import motion_text_embeddings, text_cache_path
-from hmu_demo.unlearning.registry import METHODS, apply
+from hmu_demo.unlearning.registry import all_methods, apply
+from hmu_demo.unlearning.report import EditReport
 
 ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated"]
 FORGET_PROMPT = "a man kicks the door"
@@ -66,35 +68,52 @@ def _snapshot(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+def _generate(bundle, encoder, prompts, lengths, seed, backbone="momask", edit=None) -> list[Motion]:
+    request = GenerationRequest(prompts=tuple(prompts), lengths=tuple(lengths), seed=seed, backbone=backbone)
+    return TextToMotionPipeline(bundle, encoder, edit=edit)(request).motions
+
+
+def _hp(method: str) -> dict:
+    return {"k": 3} if all_methods()[method].needs_index else {}
+
+
 # -- registry ------------------------------------------------------------------------------------------
 
 def test_registry_lists_every_method():
-    assert list(METHODS) == ALL_METHODS
-    for method in METHODS.values():
-        assert method.summary and isinstance(method.defaults, dict)
+    methods = all_methods()
+    assert list(methods) == ALL_METHODS
+    for method in methods.values():
+        assert method.summary and dict(method.defaults) and method.inspector_views
+    assert [m for m, spec in methods.items() if spec.edits_text] == ["uce", "rece"]
+    assert [m for m, spec in methods.items() if spec.constrains_sampling] == ["lcr-gated"]
+    assert [m for m, spec in methods.items() if spec.edits_codebook] == ["lcr", "lcr-orth", "lcr-nearest"]
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
 def test_apply_never_modifies_the_original(method, encoder, index_file):
     bundle = _bundle()
     before = _snapshot(bundle)
-    edited, report = apply(bundle, "violence", method, text_encoder=encoder, index=index_file,
-                           **({"k": 3} if method.startswith("lcr") else {}))
-    after = bundle.state_dict()
+    edit = apply(bundle, "violence", method, text_encoder=encoder, index=index_file, **_hp(method))
+    report = edit.report
+    edited = edit.apply(bundle)
+    after = bundle.state_dict()  # neither making nor applying the edit touches the original
     assert after.keys() == before.keys()
     for name, value in after.items():
         assert torch.equal(value, before[name]), name
-    assert not hasattr(bundle, "gate")
-    changed = set(changed_tensors(bundle, edited))
+    changed = set(edit.tensors)
+    shared = {n for n, t in edited.state_dict(keep_vars=True).items() if t is bundle.state_dict(keep_vars=True)[n]}
+    assert shared == set(before) - changed  # untouched tensors are the original's own objects
     if method in ("uce", "rece"):
         assert changed == {"masked.cond_emb.weight", "residual.cond_emb.weight", "bamm.cond_emb.weight"}
         assert [layer.rel_change > 0 for layer in report.layers] == [True] * 3
+        assert edit.constraint is None
     elif method == "lcr-gated":
-        assert changed == {"gate.forbidden", "gate.motion_text", "gate.motion_forget"}
+        assert changed == set() and edited is bundle and isinstance(edit.constraint, ConceptGate)
         assert report.codes[:3] == [1, 2, 3] and not report.layers
     else:
         assert changed == {"vq.quantizer.layers.0.codebook"}
         assert report.codes[:3] == [1, 2, 3] and report.layers[0].rel_change > 0
+        assert edit.constraint is None
     assert report.method == method and report.concept == "violence" and report.seconds > 0
     json.dumps(report.to_dict())  # what the UI and the CLI write
 
@@ -113,17 +132,17 @@ def test_apply_rejects_bad_requests(encoder, index_file):
 
 def test_uce_erase_and_preserve_motions_come_from_the_split(encoder, index_file):
     bundle = _bundle()
-    _, report = apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, erase_motions=4,
-                      preserve_motions=5)
+    report = apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, erase_motions=4,
+                   preserve_motions=5).report
     hp = report.hyperparameters
     assert (hp["erase_motions"], hp["preserve_motions"]) == (4, 5)
     concept = Concept.from_lexicon("violence")
     assert hp["n_forget"] == len(concept.forget) + 4
     assert hp["n_preserve"] == len(concept.preserve) + 5
-    _, report = apply(bundle, "violence", "rece", text_encoder=encoder, index=index_file)  # defaults: all of them
+    report = apply(bundle, "violence", "rece", text_encoder=encoder, index=index_file).report  # defaults: all
     assert (report.hyperparameters["erase_motions"], report.hyperparameters["preserve_motions"]) == (10, 30)
-    _, report = apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, erase_motions=0,
-                      preserve_motions=0)
+    report = apply(bundle, "violence", "uce", text_encoder=encoder, index=index_file, erase_motions=0,
+                   preserve_motions=0).report
     assert report.hyperparameters["n_forget"] == len(concept.forget)
 
 
@@ -167,12 +186,12 @@ def test_gated_generation_masks_only_prompts_about_the_concept(backbone, encoder
     allowed = torch.tensor([5, 9])
     forbidden = torch.ones(bundle.vq.codebook(0).shape[0], dtype=torch.bool)
     forbidden[allowed] = False
-    edited = copy_sharing(bundle, [])
-    edited.gate = ConceptGate("violence", ("kick",), forbidden, motion_text_embeddings(index, encoder),
-                              torch.tensor([i < 10 for i in range(40)]), neighbours=3, threshold=1.0)
+    gate = ConceptGate("violence", ("kick",), forbidden, motion_text_embeddings(index, encoder),
+                       torch.tensor([i < 10 for i in range(40)]), neighbours=3, threshold=1.0)
+    edit = Edit(EditReport("lcr-gated", "violence", {}), constraint=gate)
     prompts = [FORGET_PROMPT, BENIGN_PROMPT]
-    original = Generator(bundle, encoder).generate(prompts, [32, 32], seed=3, backbone=backbone)
-    gated = Generator(edited, encoder).generate(prompts, [32, 32], seed=3, backbone=backbone)
+    original = _generate(bundle, encoder, prompts, [32, 32], seed=3, backbone=backbone)
+    gated = _generate(bundle, encoder, prompts, [32, 32], seed=3, backbone=backbone, edit=edit)
     assert [m.gated for m in gated] == [True, False]
     assert set(np.unique(gated[0].tokens[:, 0]).tolist()) <= set(allowed.tolist())
     assert not set(np.unique(original[0].tokens[:, 0]).tolist()) <= set(allowed.tolist())  # the mask did it
@@ -186,27 +205,30 @@ def test_gated_generation_masks_only_prompts_about_the_concept(backbone, encoder
 @pytest.mark.parametrize("method", ["rece", "lcr-nearest", "lcr-gated"])
 def test_edit_folder_round_trip(method, encoder, index_file, tmp_path):
     bundle = _bundle()
-    edited, report = apply(bundle, "violence", method, text_encoder=encoder, index=index_file,
-                           **({"k": 3} if method.startswith("lcr") else {}))
-    save_edit(bundle, edited, report, tmp_path / "edit", backbone="bamm")
+    edit = apply(bundle, "violence", method, text_encoder=encoder, index=index_file, **_hp(method))
+    save_edit(bundle, edit, tmp_path / "edit", backbone="bamm")
     assert (tmp_path / "edit" / EDIT_JSON).is_file() and (tmp_path / "edit" / EDIT_WEIGHTS).is_file()
     fresh = _bundle()  # the same base weights, another object
     before = _snapshot(fresh)
-    loaded, loaded_report, meta = load_edit(fresh, tmp_path / "edit")
-    assert meta["backbone"] == "bamm" and loaded_report.to_dict() == report.to_dict()
-    for name, value in edited.state_dict().items():
-        assert torch.equal(loaded.state_dict()[name].to(value.dtype), value), name
+    loaded, meta = load_edit(fresh, tmp_path / "edit")
+    assert meta["backbone"] == "bamm" and loaded.report.to_dict() == edit.report.to_dict()
+    assert loaded.tensors.keys() == edit.tensors.keys()
+    for name, value in edit.tensors.items():
+        assert torch.equal(loaded.tensors[name].to(value.dtype), value), name
+    assert (loaded.constraint is None) == (edit.constraint is None)
+    if edit.constraint is not None:
+        for name, value in edit.constraint.state_dict().items():
+            assert torch.equal(loaded.constraint.state_dict()[name], value), name
     for name, value in fresh.state_dict().items():
         assert torch.equal(value, before[name]), name
-    out_a = Generator(edited, encoder).generate([FORGET_PROMPT], [16], seed=1)[0]
-    out_b = Generator(loaded, encoder).generate([FORGET_PROMPT], [16], seed=1)[0]
+    out_a = _generate(bundle, encoder, [FORGET_PROMPT], [16], seed=1, edit=edit)[0]
+    out_b = _generate(fresh, encoder, [FORGET_PROMPT], [16], seed=1, edit=loaded)[0]
     assert np.array_equal(out_a.tokens, out_b.tokens)
 
 
 def test_edit_folder_refuses_other_bundles_and_corrupt_files(encoder, index_file, tmp_path):
     bundle = _bundle()
-    edited, report = apply(bundle, "violence", "lcr", index=index_file, k=3)
-    folder = save_edit(bundle, edited, report, tmp_path / "edit")
+    folder = save_edit(bundle, apply(bundle, "violence", "lcr", index=index_file, k=3), tmp_path / "edit")
     with pytest.raises(EditError, match="another bundle"):
         load_edit(_bundle(seed=7), folder)
     with pytest.raises(EditError, match="not an edit folder"):
@@ -227,15 +249,15 @@ def test_edit_folder_refuses_other_bundles_and_corrupt_files(encoder, index_file
 def test_edit_folders_are_written_atomically(encoder, index_file, tmp_path):
     """A new folder appears whole; rewriting one that a kill split (new weights, old edit.json) is caught."""
     bundle = _bundle()
-    first = save_edit(bundle, *apply(bundle, "violence", "lcr", index=index_file, k=3), tmp_path / "edit")
+    first = save_edit(bundle, apply(bundle, "violence", "lcr", index=index_file, k=3), tmp_path / "edit")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edit"]  # no staging folder left behind
     assert sorted(p.name for p in first.iterdir()) == [EDIT_JSON, EDIT_WEIGHTS]
-    other = save_edit(bundle, *apply(bundle, "violence", "lcr", index=index_file, k=5), tmp_path / "other")
+    other = save_edit(bundle, apply(bundle, "violence", "lcr", index=index_file, k=5), tmp_path / "other")
     (first / EDIT_WEIGHTS).write_bytes((other / EDIT_WEIGHTS).read_bytes())  # killed between the two renames
     with pytest.raises(EditError, match="interrupted write"):
         load_edit(bundle, first)
-    save_edit(bundle, *apply(bundle, "violence", "lcr", index=index_file, k=3), first)  # rewriting repairs it
-    assert load_edit(bundle, first)[1].hyperparameters["k"] == 3
+    save_edit(bundle, apply(bundle, "violence", "lcr", index=index_file, k=3), first)  # rewriting repairs it
+    assert load_edit(bundle, first)[0].report.hyperparameters["k"] == 3
 
 
 # -- CLIs ----------------------------------------------------------------------------------------------
@@ -308,7 +330,7 @@ def test_generate_cli_refuses_an_edit_for_another_bundle(bundle_folder, tmp_path
 # -- quick evaluation ------------------------------------------------------------------------------------
 
 def test_quick_evaluation_end_to_end(small_synth_corpus, bundle_folder):
-    from hmu_demo.eval.judge import DEFAULT_CHECKPOINT
+    from hmu_demo.models.judge.scoring import DEFAULT_CHECKPOINT
     from hmu_demo.eval.quick import main as quick_main
 
     code, out, err = _run(quick_main, ["--data", str(small_synth_corpus), "--bundle", str(bundle_folder),

@@ -1,6 +1,6 @@
 """One reader for data sets in the HumanML3D folder layout (HumanML3D, Motion-X, SynthMotion).
 
-Layout (reference/humanml3d.md §1)::
+Layout (as the official HumanML3D release; docs/data.md)::
 
     root/new_joint_vecs/<id>.npy   (T, 263) float32 features
     root/new_joints/<id>.npy       (T, 22, 3) joint positions (optional)
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hmu_demo.data.captions import Caption, parse_caption_line
+from hmu_demo.data.textfile import numbered_lines
 from hmu_demo.motion.skeleton import FEATURE_DIM, NUM_JOINTS
 
 __all__ = ["DatasetError", "MotionRecord", "MotionDataset", "REQUIRED_ENTRIES"]
@@ -118,11 +119,7 @@ class MotionDataset:
             raise DatasetError(
                 f"split file {path} does not exist (split files present: {', '.join(known) or 'none'})"
             )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"split file {path} cannot be read: {exc}") from exc
-        ids = [line.strip() for line in text.splitlines() if line.strip()]
+        ids = [line.strip() for _, line in numbered_lines(path, DatasetError, "split file")]
         if check_files:
             for motion_id in ids:
                 self._check_motion_files(motion_id, path)
@@ -151,14 +148,8 @@ class MotionDataset:
         path = self.text_path(motion_id)
         if not path.is_file():
             raise DatasetError(f"caption file {path} for motion {motion_id!r} does not exist")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"caption file {path} cannot be read: {exc}") from exc
         result: list[tuple[str, Caption]] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, line in numbered_lines(path, DatasetError, "caption file"):
             try:
                 result.append((line, parse_caption_line(line)))
             except ValueError as exc:
@@ -258,14 +249,8 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _read_labels(path: Path) -> dict[str, dict]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"labels file {path} cannot be read: {exc}") from exc
     labels: dict[str, dict] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(path, DatasetError, "labels file"):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:

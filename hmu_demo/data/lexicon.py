@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from hmu_demo.data.captions import Caption, format_caption_line
+from hmu_demo.data.textfile import numbered_lines
 
 __all__ = [
     "LEXICONS_PATH",
@@ -239,7 +240,7 @@ class Lexicon:
     def mask_words(self, text: str, mask: str = "***") -> tuple[str, bool]:
         """``text`` with every matching word or phrase (word mode) replaced by ``mask``, and whether any was.
 
-        MM-Safe (reference/evaluation.md §4) re-embeds a caption with the concept's words removed.
+        MM-Safe (the HMU paper's safety metric) re-embeds a caption with the concept's words removed.
         """
         words = self._single_words
         changed = False
@@ -281,12 +282,8 @@ def _split_keywords(text: str) -> list[str]:
 
 
 def _read_keyword_file(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"keyword file {path} cannot be read: {exc}") from exc
     keywords: list[str] = []
-    for line in text.splitlines():
+    for _, line in numbered_lines(path, LexiconError, "keyword file"):
         keywords.extend(_split_keywords(line.split("#", 1)[0]))
     if not keywords:
         raise LexiconError(f"keyword file {path} has no keywords (one per line, '#' starts a comment)")

@@ -4,7 +4,7 @@ For each id of ``train_val.txt`` and ``test.txt``: n = number of its caption lin
 concept's lexicon; n >= min_occurrence -> forget (``kw_splits/<split>-w-<concept>.txt``), else
 retain (``kw_splits/<split>-wo-<concept>.txt``). With ``--match substring`` and the paper's list
 (``--lexicon humanml3d`` / ``motionx``) the files are the paper's; the default whole-word match
-drops its false positives ("white", "boxes"). See reference/unlearning.md §1.
+drops its false positives ("white", "boxes").
 
 Usage::
 
@@ -22,11 +22,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hmu_demo.atomic import write_text
 from hmu_demo.data.humanml3d import DatasetError, MotionDataset
 from hmu_demo.data.lexicon import MATCH_MODES, Lexicon, LexiconError, MatchMode, load_lexicon, resolve_concept
 
@@ -107,27 +107,16 @@ def build_splits(
     return result
 
 
-def _write_atomic(path: Path, ids: Sequence[str]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{motion_id}\n" for motion_id in ids))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_splits(result: SplitResult, root: str | os.PathLike[str]) -> dict[str, dict[str, Path]]:
-    """Write ``root/kw_splits/<split>-{w,wo}-<concept>.txt``, each atomically (temp + os.replace)."""
+    """Write ``root/kw_splits/<split>-{w,wo}-<concept>.txt``, each atomically (hmu_demo.atomic)."""
     folder = Path(root) / "kw_splits"
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, dict[str, Path]] = {}
     for split in result.forget:
         forget_name, retain_name = split_file_names(split, result.concept)
         paths = {"forget": folder / forget_name, "retain": folder / retain_name}
-        _write_atomic(paths["forget"], result.forget[split])
-        _write_atomic(paths["retain"], result.retain[split])
+        for kind, path in paths.items():
+            write_text(path, "".join(f"{motion_id}\n" for motion_id in getattr(result, kind)[split]))
         written[split] = paths
     return written
 

@@ -1,1 +1,1 @@
-"""Evaluation: the judge (action/violence classifier), evaluators, metrics, benchmark."""
+"""Evaluation of generated motions: metrics, protocols, the benchmark and its presets, reports."""

@@ -1,4 +1,4 @@
-"""The evaluation sets of the HMU protocol (reference/evaluation.md §2.1, §3) and their per-repeat draws.
+"""The evaluation sets of the HMU protocol (§2.1, §3 of the published protocol) and their per-repeat draws.
 
 Each model is evaluated on two sets of the test split: **forget** (motions of
 ``kw_splits/test-w-<concept>.txt``) and **retain** (``test-wo-<concept>.txt``). A set holds one sample
@@ -22,8 +22,9 @@ import numpy as np
 from hmu_demo.data.captions import Caption
 from hmu_demo.data.humanml3d import MotionDataset
 from hmu_demo.data.lexicon import Lexicon
+from hmu_demo.data.limits import MIN_FRAMES
+from hmu_demo.data.splits import build_splits, split_file_names
 from hmu_demo.motion.skeleton import MAX_FRAMES
-from hmu_demo.train.data import MIN_FRAMES
 
 __all__ = ["EvalSample", "EvalSet", "Draw", "load_eval_sets", "mask_caption", "MAX_FRAMES", "BATCH", "UNIT"]
 
@@ -99,8 +100,6 @@ def _samples(ds: MotionDataset, ids: list[str]) -> list[EvalSample]:
 def load_eval_sets(data: str | Path, concept: str, lexicon: Lexicon, split: str = "test"
                    ) -> tuple[EvalSet, EvalSet, dict]:
     """(forget, retain, info) of ``split``; info says where the ids came from."""
-    from hmu_demo.data.splits import build_splits, split_file_names
-
     ds = MotionDataset(data)
     forget_name, retain_name = split_file_names(split, concept)
     folder = Path(data) / "kw_splits"
@@ -125,7 +124,7 @@ def load_eval_sets(data: str | Path, concept: str, lexicon: Lexicon, split: str 
 
 def mask_caption(caption: Caption, lexicon: Lexicon, mask: str = "***") -> tuple[Caption, bool]:
     """The caption with the concept's words replaced by ``mask`` (text and word/POS tokens), and
-    whether anything was masked: MM-Safe's "safe part of the prompt" (evaluation.md §4)."""
+    whether anything was masked: MM-Safe's "safe part of the prompt" (§4 of the published protocol)."""
     text, changed = lexicon.mask_words(caption.text, mask)
     tokens = []
     for token in caption.tokens:

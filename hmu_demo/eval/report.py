@@ -1,11 +1,12 @@
 """Benchmark outputs: the paper's tables (markdown), a CSV, the JSON record and the trade-off plot.
 
-The tables follow the HMU paper's layout (reference/evaluation.md §6): forget set FID →, MM-Safe ↓,
+The tables follow the HMU paper's layout: forget set FID →, MM-Safe ↓,
 Diversity →, R@1 →; retain set FID ↓, MM-Dist ↓, Diversity →, R@1 ↑; each cell mean ± 95 % CI over
 the replications. A second table per backbone holds the metrics the paper does not tabulate (the
 judge's violent share, NCS@k, R@3, transition jerk). Every file says which evaluator and data
 made the numbers, the sample sizes, the command and the commit. The app's benchmark tab reads
-``benchmark.json``.
+``benchmark.json``. Every file is written atomically (:mod:`hmu_demo.atomic`): a reader never sees
+half of one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import csv
 import json
 import math
 from pathlib import Path
+
+import matplotlib
+
+from hmu_demo import atomic
+from hmu_demo.eval.metrics.directions import ARROWS, better_direction
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 __all__ = ["write_outputs", "markdown_tables", "write_csv", "plot_tradeoff", "PAPER_COLUMNS", "EXTRA_COLUMNS"]
 
@@ -43,8 +52,6 @@ def _digits(metric: str) -> int:
 
 
 def _header(title: str, metric: str, eval_set: str) -> str:
-    from hmu_demo.eval.metrics import ARROWS, better_direction
-
     direction = better_direction(metric, eval_set)
     return f"{title} {ARROWS[direction]}" if direction else title
 
@@ -105,7 +112,7 @@ def write_csv(result: dict, path: Path) -> None:
     """One row per backbone, method, set and metric (real-data rows have backbone "real")."""
     evaluator = result["evaluator"]["name"]
     data = result["config"]["data"]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic.atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["backbone", "method", "set", "metric", "mean", "ci95", "replications", "evaluator", "data"])
         rows = [("real", "real motions", s, per) for s, per in result.get("real", {}).items()]
@@ -118,11 +125,6 @@ def write_csv(result: dict, path: Path) -> None:
 
 def plot_tradeoff(result: dict, path: Path) -> None:
     """Forget suppression (judge's violent share, else forget R@1) against retain FID, one point per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     backbones = list(result["summary"])
     fig, axes = plt.subplots(1, len(backbones), figsize=(5.2 * len(backbones), 4.2), squeeze=False)
     for ax, backbone in zip(axes[0], backbones):
@@ -142,7 +144,8 @@ def plot_tradeoff(result: dict, path: Path) -> None:
     fig.suptitle(f"evaluator: {result['evaluator']['name']}; ± 95 % CI over {result['config']['repeats']} "
                  "replications; best = bottom left", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -153,12 +156,9 @@ def _finite(v: float | None) -> float:
 def write_outputs(result: dict, out: str | Path) -> str:
     """Write benchmark.json/.csv/.md and tradeoff.png under ``out``; return the markdown."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "benchmark.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1, default=float) + "\n", encoding="utf-8")
-    tmp.replace(out / "benchmark.json")
+    atomic.write_text(out / "benchmark.json", json.dumps(result, indent=1, default=float) + "\n")
     write_csv(result, out / "benchmark.csv")
     text = markdown_tables(result)
-    (out / "benchmark.md").write_text(text, encoding="utf-8")
+    atomic.write_text(out / "benchmark.md", text)
     plot_tradeoff(result, out / "tradeoff.png")
     return text

@@ -1,8 +1,8 @@
 """Jerk at transitions: how abruptly a motion changes from one action to the next.
 
-SafeMo's critique of codebook replacement (reference/unlearning.md §6) is that swapped codes make
-jerky transitions; the HMU paper promises "smooth transitions" but measures none
-(reference/evaluation.md). This module gives the measure the unlearning evaluation reports.
+SafeMo's critique of codebook replacement is that swapped codes make jerky transitions; the HMU
+paper promises "smooth transitions" but measures none. This module gives the measure the
+unlearning evaluation reports (docs/evaluation.md).
 
 Jerk is the third time derivative of the joint positions (finite differences at the clip's frame
 rate, m/s³). For one clip:

@@ -1,4 +1,4 @@
-"""BAMM base-layer transformer (exitudio/BAMM; reference/momask_bamm.md §7).
+"""BAMM base-layer transformer (exitudio/BAMM): bidirectional autoregressive decoding of RVQ layer-0 codes.
 
 Same modules and key names as MoMask's ``MaskTransformer`` (``opt.trans == 'official'``) but with the
 vocabulary end_id = num_tokens (512), pad_id 513, mask_id 514 (``token_emb`` (515, 512)), a head over
@@ -21,26 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hmu_demo.models.layers import (
-    GeneratorLike,
-    InputProcess,
-    OutputProcess,
-    PositionalEncoding,
-    TransformerConfig,
-    rand_uniform,
-    as_lengths,
-    build_seq_trans_encoder,
-    forbid_codes,
-    check_cond,
-    check_generator,
-    drop_cond,
-    gumbel_sample,
-    init_weights,
-    lengths_to_mask,
-    uniform_noise,
-)
+from hmu_demo.models.layers import OutputProcess, TokenTransformer, TransformerConfig, eval_mode, init_weights
+from hmu_demo.models.official import BAMM_KEYS, MASK_WEIGHTS
+from hmu_demo.models.sampling import (GeneratorLike, forbid_codes, gumbel_sample, lengths_to_mask, rand_uniform,
+                                      uniform_noise)
 
-__all__ = ["BAMMTransformer", "TransformerConfig", "hybrid_attention_mask"]
+__all__ = ["BAMMTransformer", "hybrid_attention_mask"]
 
 
 def hybrid_attention_mask(given: Tensor) -> Tensor:
@@ -58,22 +44,23 @@ def hybrid_attention_mask(given: Tensor) -> Tensor:
     return allowed | given.unsqueeze(1)
 
 
-class BAMMTransformer(nn.Module):
-    """Bidirectional autoregressive motion model over RVQ base-layer codes."""
+class BAMMTransformer(TokenTransformer):
+    """Bidirectional autoregressive motion model over RVQ base-layer codes.
+
+    Official checkpoints: the BAMM run folder's ``model/latest.tar``, entry ``t2m_transformer``
+    (BAMM's trainer is a fork of MoMask's).
+    """
+
+    CHECKPOINT_KEYS = BAMM_KEYS
+    WEIGHTS_FILES = MASK_WEIGHTS
 
     def __init__(self, cfg: TransformerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.num_tokens = cfg.num_tokens
+        super().__init__(cfg)
         self.end_id = cfg.num_tokens
         self.pad_id = cfg.num_tokens + 1
         self.mask_id = cfg.num_tokens + 2
         self.num_heads = cfg.n_heads
         self.max_motion_tokens = cfg.max_motion_tokens
-        self.cond_drop_prob = cfg.cond_drop_prob
-        self.input_process = InputProcess(cfg.code_dim, cfg.latent_dim)
-        self.position_enc = PositionalEncoding(cfg.latent_dim, cfg.dropout, cfg.max_len)
-        self.seqTransEncoder = build_seq_trans_encoder(cfg)
         self.cond_emb = nn.Linear(cfg.clip_dim, cfg.latent_dim)
         self.output_process = OutputProcess(cfg.num_tokens + 1, cfg.latent_dim)
         self.token_emb = nn.Embedding(cfg.num_tokens + 3, cfg.code_dim)
@@ -106,7 +93,7 @@ class BAMMTransformer(nn.Module):
     # ------------------------------------------------------------------ training
     def forward(self, ids: Tensor, cond: Tensor, lengths_tokens: Tensor | Sequence[int],
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Training loss (§7); returns (loss, next-token accuracy up to END).
+        """Training loss; returns (loss, next-token accuracy up to END).
 
         ids (B, N) codes; END is written at each length (an extra slot is appended), pads after it.
         With probability 0.5 a rate r ~ U(0, 0.5) is drawn and each token up to END is given with
@@ -115,11 +102,9 @@ class BAMMTransformer(nn.Module):
         """
         bs, n = ids.shape
         device = ids.device
-        cond = check_cond(cond, self.cfg.clip_dim).to(device)
-        lens = as_lengths(lengths_tokens, bs, device)
+        cond, lens = self.prepare(cond, lengths_tokens, generator, bs)
         if int(lens.max()) > n:
             raise ValueError(f"a length ({int(lens.max())}) exceeds the ids width {n}")
-        cond = drop_cond(cond, self.cond_drop_prob, self.training, generator)
         full = torch.cat([ids.long(), torch.full((bs, 1), self.end_id, dtype=torch.long, device=device)], dim=1)
         before_end = lengths_to_mask(lens, n + 1)
         upto_end = lengths_to_mask(lens + 1, n + 1)
@@ -311,6 +296,7 @@ class BAMMTransformer(nn.Module):
         return ids
 
     @torch.no_grad()
+    @eval_mode
     def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int] | None = None,
                  cond_scale: float = 4.0, refine_cond_scale: float = 3.0, remask: str = "first",
                  generator: GeneratorLike = None, forbidden: Tensor | None = None,
@@ -324,7 +310,7 @@ class BAMMTransformer(nn.Module):
         Pass 2 re-masks some tokens, keeps the rest plus END as given tokens and resamples T steps with
         the hybrid mask at ``refine_cond_scale`` (official: 3) without END; given tokens are restored.
         ``remask="first"`` re-masks round(0.5 len) tokens chosen by a stable argsort over equal scores,
-        i.e. the first ones (reference §7); ``remask="even"`` re-masks the even slots 0, 2, 4, ... and
+        i.e. the first ones (as the official ``generate``); ``remask="even"`` re-masks the even slots 0, 2, 4, ... and
         keeps the odd ones (the variant in exitudio/BAMM commit afa608b).
         ``cache`` (default True): decode each pass incrementally with a key/value cache
         (:meth:`_sample_pass_cached`); False runs the whole sequence through the network at every step
@@ -333,46 +319,38 @@ class BAMMTransformer(nn.Module):
         """
         if remask not in ("first", "even"):
             raise ValueError(f"remask must be 'first' or 'even', got {remask!r}")
-        was_training = self.training
-        self.eval()
-        try:
-            device = self.token_emb.weight.device
-            cond = check_cond(cond, self.cfg.clip_dim).to(device=device, dtype=self.cond_emb.weight.dtype)
-            bs = cond.shape[0]
-            check_generator(generator, bs)
-            t = self.max_motion_tokens
-            predict_length = lengths_tokens is None
-            if not predict_length:
-                lens = as_lengths(lengths_tokens, bs, device)
-                if int(lens.max()) > t:
-                    raise ValueError(f"BAMM lengths must be <= {t} tokens, got {lens.tolist()}")
+        device = self.token_emb.weight.device
+        cond, lens = self.prepare(cond, lengths_tokens, generator)
+        bs = cond.shape[0]
+        t = self.max_motion_tokens
+        predict_length = lens is None
+        if lens is not None and int(lens.max()) > t:
+            raise ValueError(f"BAMM lengths must be <= {t} tokens, got {lens.tolist()}")
 
-            ids = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=device)
-            ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator,
-                                    None if predict_length else lens, forbidden, cache)
-            if predict_length:
-                end_first = ids[:, 0] >= self.end_id
-                ids[end_first, 0] = 0
-                ids[end_first, 1] = self.end_id
-                lens = (ids >= self.end_id).int().argmax(dim=1)  # slot T is always pad
-                lens = lens.clamp(1, t)
-            keep = lengths_to_mask(lens, t + 1)
-            ids = torch.where(keep, ids, self.pad_id).scatter(1, lens.unsqueeze(1), self.end_id)
+        ids = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=device)
+        ids = self._sample_pass(ids, cond, None, cond_scale, predict_length, generator, lens, forbidden, cache)
+        if lens is None:
+            end_first = ids[:, 0] >= self.end_id
+            ids[end_first, 0] = 0
+            ids[end_first, 1] = self.end_id
+            lens = (ids >= self.end_id).int().argmax(dim=1)  # slot T is always pad
+            lens = lens.clamp(1, t)
+        keep = lengths_to_mask(lens, t + 1)
+        ids = torch.where(keep, ids, self.pad_id).scatter(1, lens.unsqueeze(1), self.end_id)
 
-            padding = ~keep
-            if remask == "first":
-                scores = torch.where(padding, 1e5, 0.0)
-                num_masked = torch.round(0.5 * lens.float()).clamp(min=1)
-                ranks = scores.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
-                is_mask = ranks < num_masked.unsqueeze(1)
-            else:
-                is_mask = torch.ones_like(keep)
-                is_mask[:, 1::2] = False
-            given = (~is_mask & keep) | (ids == self.end_id)
-            refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens, forbidden,
-                                        cache)
-            refined = torch.where(given, ids, refined)
-            out = torch.where(keep, refined, -1)[:, :t]
-            return out[:, : int(lens.max())], lens
-        finally:
-            self.train(was_training)
+        padding = ~keep
+        if remask == "first":
+            scores = torch.where(padding, 1e5, 0.0)
+            num_masked = torch.round(0.5 * lens.float()).clamp(min=1)
+            ranks = scores.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
+            is_mask = ranks < num_masked.unsqueeze(1)
+        else:
+            is_mask = torch.ones_like(keep)
+            is_mask[:, 1::2] = False
+        given = (~is_mask & keep) | (ids == self.end_id)
+        refined = self._sample_pass(ids, cond, given, refine_cond_scale, False, generator, lens, forbidden,
+                                    cache)
+        refined = torch.where(given, ids, refined)
+        out = torch.where(keep, refined, -1)[:, :t]
+        return out[:, : int(lens.max())], lens
+

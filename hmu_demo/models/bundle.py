@@ -1,47 +1,36 @@
 """ModelBundle: everything one text-to-motion model needs, saved and loaded as one folder.
 
 A bundle holds the RVQ-VAE, the MoMask masked and residual transformers, optionally BAMM, the
-length estimator, the model-side normaliser (the VQ folder's ``meta`` mean/std, reference
-momask_bamm.md §1 step 6 and §12.9) and a JSON-serialisable :class:`BundleConfig`.
+length estimator, the model-side normaliser (the official models de-normalise decoder output with
+the VQ folder's ``meta/mean.npy``/``std.npy``, not the dataset's ``Mean.npy``/``Std.npy``) and a
+JSON-serialisable :class:`BundleConfig`.
 
-Our format (DESIGN.md "Formats"): a folder with ``bundle.json`` (config + file list),
+Our format (docs/models.md): a folder with ``bundle.json`` (config + file list),
 ``vq.safetensors``, ``masked.safetensors``, ``residual.safetensors``, ``length.safetensors``,
 optionally ``bamm.safetensors``, and ``mean.npy``/``std.npy``. It is written atomically (a
-temporary sibling folder renamed into place), so a crash never leaves a half-written bundle.
+staging folder renamed into place), so a crash never leaves a half-written bundle.
 :meth:`ModelBundle.from_official` builds the same object from the official MoMask/BAMM
-``checkpoints/t2m/`` folder (opt.txt + .tar files, loaded with ``weights_only=True``).
+``checkpoints/t2m/`` folder: each model's ``from_pretrained`` reads its own opt.txt and .tar.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from hmu_demo.atomic import atomic_folder
+from hmu_demo.config import ConfigBase
 from hmu_demo.models.bamm import BAMMTransformer
 from hmu_demo.models.layers import TransformerConfig
 from hmu_demo.models.length import LengthEstimator
 from hmu_demo.models.masked import MaskTransformer
-from hmu_demo.models.official import (
-    BAMM_KEYS,
-    LENGTH_KEYS,
-    MASK_KEYS,
-    RES_KEYS,
-    VQ_KEYS,
-    CheckpointError,
-    load_state_dict_checked,
-    official_layout,
-    parse_opt,
-    read_checkpoint,
-)
+from hmu_demo.models.official import CheckpointError, load_state_dict_checked, official_layout, parse_opt
 from hmu_demo.models.residual import ResidualTransformer
 from hmu_demo.models.rvq import RVQVAE, VQConfig
 from hmu_demo.models.text import TextEncoder, text_encoder
@@ -68,20 +57,8 @@ class BundleError(CheckpointError):
     """A bundle folder is missing, incomplete, corrupt or inconsistent (the message names the file)."""
 
 
-def _transformer_to_dict(cfg: TransformerConfig) -> dict[str, Any]:
-    return asdict(cfg)
-
-
-def _transformer_from_dict(data: Mapping[str, Any], what: str) -> TransformerConfig:
-    known = {f.name for f in fields(TransformerConfig)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown {what} TransformerConfig keys: {sorted(unknown)}")
-    return TransformerConfig(**dict(data))
-
-
 @dataclass
-class BundleConfig:
+class BundleConfig(ConfigBase):
     """Configuration of every model in a bundle; ``to_dict``/``from_dict`` round-trip through JSON.
 
     ``text_encoder`` names the encoder the transformers were trained on ("minilm": 384-d, embedded
@@ -102,6 +79,7 @@ class BundleConfig:
     feat_bias: float = FEAT_BIAS
 
     def __post_init__(self) -> None:
+        self.feat_bias = float(self.feat_bias)
         if self.text_encoder not in TEXT_ENCODER_DIMS:
             raise ValueError(f"text_encoder must be one of {sorted(TEXT_ENCODER_DIMS)}, got {self.text_encoder!r}")
         if not isinstance(self.clip_dim, int) or self.clip_dim < 1:
@@ -149,38 +127,18 @@ class BundleConfig:
                    bamm=TransformerConfig(n_layers=n_bamm, dropout=0.1, cond_drop_prob=0.1, **common),
                    length_hidden=length_hidden, text_encoder="minilm", clip_dim=384)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "vq": self.vq.to_dict(),
-            "masked": _transformer_to_dict(self.masked),
-            "residual": _transformer_to_dict(self.residual),
-            "bamm": None if self.bamm is None else _transformer_to_dict(self.bamm),
-            "length_classes": self.length_classes,
-            "length_hidden": self.length_hidden,
-            "text_encoder": self.text_encoder,
-            "clip_dim": self.clip_dim,
-            "dataset": self.dataset,
-            "feat_bias": float(self.feat_bias),
-        }
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BundleConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown BundleConfig keys: {sorted(unknown)}")
+        """Inverse of :meth:`to_dict` (bundle.json), the model configs included; unknown keys are an error."""
+        cls.check_keys(data)
         for required in ("vq", "masked", "residual"):
             if required not in data:
                 raise ValueError(f"BundleConfig needs {required!r}")
-        rest = {k: v for k, v in data.items() if k not in ("vq", "masked", "residual", "bamm")}
         bamm = data.get("bamm")
-        return cls(
-            vq=VQConfig.from_dict(data["vq"]),
-            masked=_transformer_from_dict(data["masked"], "masked"),
-            residual=_transformer_from_dict(data["residual"], "residual"),
-            bamm=None if bamm is None else _transformer_from_dict(bamm, "bamm"),
-            **rest,
-        )
+        return cls(**{**data, "vq": VQConfig.from_dict(data["vq"]),
+                      "masked": TransformerConfig.from_dict(data["masked"]),
+                      "residual": TransformerConfig.from_dict(data["residual"]),
+                      "bamm": None if bamm is None else TransformerConfig.from_dict(bamm)})
 
 
 def _stored(tensor: Tensor, dtype: torch.dtype | None) -> Tensor:
@@ -222,17 +180,32 @@ class ModelBundle(nn.Module):
     (:class:`ResidualTransformer`), ``bamm`` (:class:`BAMMTransformer` or None),
     ``length_estimator`` (:class:`LengthEstimator`, None when loaded without it), ``normalizer`` (:class:`Normalizer` with the
     model-side mean/std, used to de-normalise decoder output) and ``config``. Built with random
-    weights; use :meth:`load` / :meth:`from_official` for trained ones. Modules start in eval mode.
+    weights, except the ``models`` given (attribute -> module, e.g. loaded ones, each matching ``config``);
+    use :meth:`load` / :meth:`from_official` for trained ones. Modules start in eval mode.
     """
 
-    def __init__(self, config: BundleConfig, mean: np.ndarray, std: np.ndarray) -> None:
+    def __init__(self, config: BundleConfig, mean: np.ndarray, std: np.ndarray,
+                 models: Mapping[str, nn.Module | None] | None = None) -> None:
         super().__init__()
+        given = dict(models or {})
+        unknown = set(given) - set(MODEL_FILES)
+        if unknown:
+            raise ValueError(f"unknown bundle models {sorted(unknown)}; expected some of {sorted(MODEL_FILES)}")
+
+        def made(attr: str, build: Callable[[], nn.Module | None]) -> Any:
+            module = given[attr] if attr in given else build()
+            expected = getattr(config, attr, None)
+            if module is not None and hasattr(module, "cfg") and module.cfg != expected:
+                raise ValueError(f"the {attr} model's config differs from the bundle config's {attr}")
+            return module
+
         self.config = config
-        self.vq = RVQVAE(config.vq)
-        self.masked = MaskTransformer(config.masked)
-        self.residual = ResidualTransformer(config.residual)
-        self.bamm = BAMMTransformer(config.bamm) if config.bamm is not None else None
-        self.length_estimator = LengthEstimator(config.clip_dim, config.length_classes, config.length_hidden)
+        self.vq = made("vq", lambda: RVQVAE(config.vq))
+        self.masked = made("masked", lambda: MaskTransformer(config.masked))
+        self.residual = made("residual", lambda: ResidualTransformer(config.residual))
+        self.bamm = made("bamm", lambda: BAMMTransformer(config.bamm) if config.bamm is not None else None)
+        self.length_estimator = made("length_estimator", lambda: LengthEstimator(
+            config.clip_dim, config.length_classes, config.length_hidden))
         self.normalizer = Normalizer(np.asarray(mean), np.asarray(std))
         #: Optional models :meth:`load` left out -> why (the message names the file).
         self.unavailable: dict[str, str] = {}
@@ -293,9 +266,9 @@ class ModelBundle(nn.Module):
         from safetensors.torch import save_file
 
         folder = Path(folder).expanduser()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-        try:
+        if folder.exists() and not (folder / "bundle.json").is_file() and any(folder.iterdir()):
+            raise BundleError(f"{folder} exists and is not a bundle folder; refusing to replace it")
+        with atomic_folder(folder) as tmp:
             files = {}
             for attr, module in self.models().items():
                 state = {k: _stored(v, dtype) for k, v in module.state_dict().items()}
@@ -307,23 +280,6 @@ class ModelBundle(nn.Module):
                     "files": files, "weights_dtype": str(dtype or torch.float32).replace("torch.", ""),
                     "info": dict(extra or {})}
             (tmp / "bundle.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            old = None
-            if folder.exists():
-                if not (folder / "bundle.json").is_file() and any(folder.iterdir()):
-                    raise BundleError(f"{folder} exists and is not a bundle folder; refusing to replace it")
-                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-                os.replace(folder, old / "bundle")
-            try:
-                os.replace(tmp, folder)
-            except BaseException:
-                if old is not None:
-                    os.replace(old / "bundle", folder)
-                raise
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
     @classmethod
@@ -377,58 +333,32 @@ class ModelBundle(nn.Module):
     def from_official(cls, folder: str | Path, device: str | torch.device = "cpu") -> "ModelBundle":
         """Build from the official MoMask (+ BAMM) ``checkpoints/t2m/`` folder (see official_layout).
 
-        Configs come from each opt.txt, with the VQ's nb_code/code_dim/num_quantizers copied into
-        the transformers; the PE table length and the length estimator's sizes are read from the
-        weights; normalisation is the VQ folder's ``meta/mean.npy``/``std.npy``; text encoder CLIP.
+        Each model comes from its own ``from_pretrained`` (configs from its opt.txt, the VQ's
+        vocabulary copied into the transformers, sizes the opt.txt lacks read from the weights);
+        normalisation is the VQ folder's ``meta/mean.npy``/``std.npy``; the text encoder is CLIP.
         """
         layout = official_layout(folder)
-        vq_opt = parse_opt(layout["vq_opt"])
-        try:
-            vq_cfg = VQConfig.from_opt(vq_opt)
-        except ValueError as err:
-            raise CheckpointError(f"{layout['vq_opt']}: {err}") from err
-        vq_state = read_checkpoint(layout["vq_weights"], VQ_KEYS)
         clip_dim = TEXT_ENCODER_DIMS["clip"]
-
-        def transformer(opt_key: str, weights_key: str, keys: tuple[str, ...]) -> tuple[TransformerConfig, dict]:
-            opt = parse_opt(layout[opt_key])
-            state = read_checkpoint(layout[weights_key], keys)
-            overrides: dict[str, Any] = dict(num_tokens=vq_cfg.nb_code, code_dim=vq_cfg.code_dim,
-                                             num_quantizers=vq_cfg.num_quantizers, clip_dim=clip_dim)
-            pe = state.get("position_enc.pe")
-            if isinstance(pe, Tensor) and pe.dim() >= 1:
-                overrides["max_len"] = int(pe.shape[0])
-            try:
-                cfg = TransformerConfig.from_opt(opt, **overrides)
-            except ValueError as err:
-                raise CheckpointError(f"{layout[opt_key]}: {err}") from err
-            return cfg, state
-
-        masked_cfg, masked_state = transformer("mask_opt", "mask_weights", MASK_KEYS)
-        res_cfg, res_state = transformer("res_opt", "res_weights", RES_KEYS)
-        bamm_cfg, bamm_state = (None, None)
-        if "bamm" in layout:
-            bamm_cfg, bamm_state = transformer("bamm_opt", "bamm_weights", BAMM_KEYS)
-
-        len_state = read_checkpoint(layout["length_weights"], LENGTH_KEYS)
-        first, last = len_state.get("output.0.weight"), len_state.get("output.11.weight")
-        hidden = int(first.shape[0]) if isinstance(first, Tensor) and first.dim() == 2 else 512
-        classes = int(last.shape[0]) if isinstance(last, Tensor) and last.dim() == 2 else 50
-
+        vq = RVQVAE.from_pretrained(layout["vq_weights"])
+        models: dict[str, nn.Module | None] = {
+            "vq": vq,
+            "masked": MaskTransformer.from_pretrained(layout["mask_weights"], vq.cfg, clip_dim),
+            "residual": ResidualTransformer.from_pretrained(layout["res_weights"], vq.cfg, clip_dim),
+            "bamm": BAMMTransformer.from_pretrained(layout["bamm_weights"], vq.cfg, clip_dim)
+            if "bamm" in layout else None,
+            "length_estimator": LengthEstimator.from_pretrained(layout["length_weights"], clip_dim),
+        }
         mean = _load_stats_file(layout["vq_mean"])
         std = _load_stats_file(layout["vq_std"])
-        dataset = str(vq_opt.get("dataset_name", "t2m"))
+        length = models["length_estimator"]
+        cfgs = {attr: getattr(m, "cfg", None) for attr, m in models.items()}
         try:
-            config = BundleConfig(vq=vq_cfg, masked=masked_cfg, residual=res_cfg, bamm=bamm_cfg,
-                                  length_classes=classes, length_hidden=hidden, text_encoder="clip",
-                                  clip_dim=clip_dim, dataset=dataset, feat_bias=FEAT_BIAS)
-            bundle = cls(config, mean, std)
+            config = BundleConfig(vq=vq.cfg, masked=cfgs["masked"], residual=cfgs["residual"], bamm=cfgs["bamm"],
+                                  length_classes=length.output_size, length_hidden=length.hidden,
+                                  text_encoder="clip", clip_dim=clip_dim,
+                                  dataset=str(parse_opt(layout["vq_opt"]).get("dataset_name", "t2m")),
+                                  feat_bias=FEAT_BIAS)
+            bundle = cls(config, mean, std, models)
         except ValueError as err:
             raise CheckpointError(f"official checkpoints in {layout['root']} are inconsistent: {err}") from err
-        load_state_dict_checked(bundle.vq, vq_state, layout["vq_weights"])
-        load_state_dict_checked(bundle.masked, masked_state, layout["mask_weights"])
-        load_state_dict_checked(bundle.residual, res_state, layout["res_weights"])
-        if bundle.bamm is not None:
-            load_state_dict_checked(bundle.bamm, bamm_state, layout["bamm_weights"])
-        load_state_dict_checked(bundle.length_estimator, len_state, layout["length_weights"])
         return bundle.to(device).eval()

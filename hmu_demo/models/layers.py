@@ -1,30 +1,45 @@
 """Building blocks shared by the MoMask masked/residual transformers and BAMM.
 
-Module and parameter names follow the official momask-codes classes exactly so that official
-checkpoints load with ``load_state_dict(strict=True)``; see reference/momask_bamm.md §3, §4, §7.
-Sampling helpers take an optional ``torch.Generator`` (or one generator per sample) so that
-generation is reproducible for a seed.
+Module and parameter names follow the official momask-codes classes exactly (``input_process``,
+``position_enc``, ``seqTransEncoder``, ``cond_emb``, ``output_process``, ...) so that official
+checkpoints load with ``load_state_dict(strict=True)``. :class:`TokenTransformer` is what the three
+share: the config, those modules and loading an official run folder.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Union
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hmu_demo.models.official import coerce_opt
+from hmu_demo.config import ConfigBase, check_fractions, check_ints
+from hmu_demo.models.official import (
+    CheckpointError,
+    coerce_opt,
+    load_state_dict_checked,
+    official_files,
+    parse_opt,
+    read_checkpoint,
+)
+from hmu_demo.models.rvq import VQConfig
+from hmu_demo.models.sampling import GeneratorLike, as_lengths, check_cond, check_generator, drop_cond
 
-#: One generator for the whole batch, one per sample, or None (global RNG).
-GeneratorLike = Union[torch.Generator, Sequence[torch.Generator], None]
+__all__ = ["TransformerConfig", "TokenTransformer", "PositionalEncoding", "InputProcess", "OutputProcess",
+           "build_seq_trans_encoder", "eval_mode", "init_weights", "token_loss"]
+
+T = TypeVar("T", bound="TokenTransformer")
+Fn = TypeVar("Fn", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(ConfigBase):
     """Hyper-parameters of a MoMask/BAMM token transformer (names as in the official ``opt.txt``).
 
     ``num_tokens``, ``code_dim`` and ``num_quantizers`` come from the RVQ-VAE; ``max_len`` is the
@@ -47,19 +62,13 @@ class TransformerConfig:
     max_motion_tokens: int = 49
 
     def __post_init__(self) -> None:
-        for name in ("latent_dim", "ff_size", "n_layers", "n_heads", "clip_dim", "num_tokens", "code_dim",
-                     "num_quantizers", "max_len", "max_motion_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TransformerConfig.{name} must be a positive int, got {value!r}")
+        check_ints(self, ("latent_dim", "ff_size", "n_layers", "n_heads", "clip_dim", "num_tokens", "code_dim",
+                          "num_quantizers", "max_len", "max_motion_tokens"))
         if self.latent_dim % self.n_heads:
             raise ValueError(f"latent_dim {self.latent_dim} is not divisible by n_heads {self.n_heads}")
         if self.latent_dim % 2:
             raise ValueError("latent_dim must be even (sinusoidal positional encoding)")
-        for name in ("dropout", "cond_drop_prob"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) < 1.0:
-                raise ValueError(f"TransformerConfig.{name} must be in [0, 1), got {value!r}")
+        check_fractions(self, ("dropout", "cond_drop_prob"))
         if self.num_quantizers < 2:
             raise ValueError("num_quantizers must be >= 2 (base layer plus at least one residual layer)")
 
@@ -104,87 +113,6 @@ class TransformerConfig:
     def with_(self, **changes: Any) -> "TransformerConfig":
         """A copy with some fields changed."""
         return replace(self, **changes)
-
-
-def cosine_schedule(t: Tensor) -> Tensor:
-    """MoMask mask-ratio schedule gamma(t) = cos(pi t / 2)."""
-    return torch.cos(t * math.pi * 0.5)
-
-
-def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """(B,) lengths -> (B, max_len) bool, True at valid positions."""
-    return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
-
-def top_k_filter(logits: Tensor, thres: float = 0.9, dim: int = -1) -> Tensor:
-    """Keep the ceil((1 - thres) * V) largest logits along ``dim``, the rest -inf (official ``top_k``)."""
-    k = math.ceil((1.0 - thres) * logits.shape[dim])
-    k = max(1, min(k, logits.shape[dim]))
-    val, ind = logits.topk(k, dim=dim)
-    out = torch.full_like(logits, float("-inf"))
-    out.scatter_(dim, ind, val)
-    return out
-
-
-def forbid_codes(logits: Tensor, forbidden: Tensor | None) -> Tensor:
-    """``logits`` (B, V) or (B, L, V) with -inf where ``forbidden`` (B, n <= V) is True, so those ids are
-    never sampled (LCR-gated). Rows that forbid nothing are returned bit-identical."""
-    if forbidden is None:
-        return logits
-    if forbidden.ndim != 2 or forbidden.shape[0] != logits.shape[0] or forbidden.shape[1] > logits.shape[-1]:
-        raise ValueError(f"forbidden must have shape ({logits.shape[0]}, <= {logits.shape[-1]}), "
-                         f"got {tuple(forbidden.shape)}")
-    mask = torch.zeros(logits.shape[0], logits.shape[-1], dtype=torch.bool, device=logits.device)
-    mask[:, : forbidden.shape[1]] = forbidden.to(logits.device)
-    if logits.ndim == 3:
-        mask = mask.unsqueeze(1)
-    return logits.masked_fill(mask, float("-inf"))
-
-
-def check_generator(generator: GeneratorLike, batch: int) -> None:
-    """Validate a per-sample generator list length."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return
-    if len(generator) != batch:
-        raise ValueError(f"got {len(generator)} generators for a batch of {batch}; pass one per sample")
-    for g in generator:
-        if not isinstance(g, torch.Generator):
-            raise TypeError(f"generator list must hold torch.Generator objects, got {type(g).__name__}")
-
-
-def rand_uniform(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    if generator is None:
-        return torch.rand(tuple(shape), device=device)
-    return torch.rand(tuple(shape), generator=generator, device=generator.device).to(device)
-
-
-def uniform_noise(batch: int, lengths: Sequence[int] | Tensor, width: int, vocab: int,
-                  generator: GeneratorLike, device: torch.device) -> Tensor:
-    """Uniform(0,1) noise (B, width, vocab) for one sampling step.
-
-    With one generator (or None) the whole block is drawn at once. With one generator per sample,
-    sample i draws only ``lengths[i]`` rows from its own generator, so its random stream does not
-    depend on the other samples in the batch nor on the padded width; the padded rows are 0.5.
-    """
-    if generator is None or isinstance(generator, torch.Generator):
-        return rand_uniform((batch, width, vocab), generator, device)
-    lens = [int(n) for n in (lengths.tolist() if isinstance(lengths, Tensor) else lengths)]
-    out = torch.full((batch, width, vocab), 0.5, device=device)
-    for i, (g, n) in enumerate(zip(generator, lens)):
-        n = min(n, width)
-        if n > 0:
-            out[i, :n] = rand_uniform((n, vocab), g, device)
-    return out
-
-
-def gumbel_from_uniform(u: Tensor) -> Tensor:
-    """Gumbel(0,1) noise from uniform noise (official eps 1e-20 clamps)."""
-    return -torch.log((-torch.log(u.clamp(min=1e-20))).clamp(min=1e-20))
-
-
-def gumbel_sample(logits: Tensor, uniform: Tensor, temperature: float = 1.0) -> Tensor:
-    """argmax(logits / T + Gumbel) over the last dim: a sample of softmax(logits / T)."""
-    return (logits / max(float(temperature), 1e-10) + gumbel_from_uniform(uniform)).argmax(dim=-1)
 
 
 def init_weights(module: nn.Module) -> None:
@@ -255,27 +183,88 @@ def build_seq_trans_encoder(cfg: TransformerConfig) -> nn.TransformerEncoder:
     return nn.TransformerEncoder(layer, num_layers=cfg.n_layers, enable_nested_tensor=False)
 
 
-def as_lengths(lengths: Tensor | Sequence[int], batch: int, device: torch.device) -> Tensor:
-    """Token lengths as a (B,) long tensor on ``device``, checked >= 1."""
-    lens = torch.as_tensor(lengths, dtype=torch.long).reshape(-1).to(device)
-    if lens.numel() != batch:
-        raise ValueError(f"got {lens.numel()} lengths for a batch of {batch}")
-    if batch and int(lens.min()) < 1:
-        raise ValueError(f"token lengths must be >= 1, got {lens.tolist()}")
-    return lens
+def token_loss(logits: Tensor, targets: Tensor, ignore_id: int) -> tuple[Tensor, Tensor]:
+    """Cross-entropy of logits (B, V, N) against token ids (B, N), positions holding ``ignore_id`` left
+    out, and the accuracy (no gradient) over the same positions."""
+    loss = F.cross_entropy(logits, targets, ignore_index=ignore_id)
+    with torch.no_grad():
+        valid = targets != ignore_id
+        acc = (logits.argmax(dim=1) == targets)[valid].float().sum() / valid.sum().clamp(min=1)
+    return loss, acc
 
 
-def check_cond(cond: Tensor, clip_dim: int) -> Tensor:
-    """Text condition (B, clip_dim) float; zero rows are the CFG null condition."""
-    if not isinstance(cond, Tensor) or cond.dim() != 2 or cond.shape[1] != clip_dim:
-        shape = tuple(cond.shape) if isinstance(cond, Tensor) else type(cond).__name__
-        raise ValueError(f"cond must be a (B, {clip_dim}) tensor, got {shape}")
-    return cond.float()
+def eval_mode(method: Fn) -> Fn:
+    """Run a generation method with the module in eval mode (no dropout), restoring its mode after."""
+
+    @functools.wraps(method)
+    def run(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        was_training = self.training
+        self.eval()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+
+    return run  # type: ignore[return-value]
 
 
-def drop_cond(cond: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
-    """Classifier-free-guidance training: zero each sample's condition with probability ``p``."""
-    if not training or p <= 0.0:
-        return cond
-    keep = (rand_uniform((cond.shape[0],), generator, cond.device) >= p).to(cond.dtype).unsqueeze(1)
-    return cond * keep
+class TokenTransformer(nn.Module):
+    """What the MoMask masked, the residual and BAMM's transformer share: the config, the token input
+    projection, the sinusoidal PE and the post-LN encoder (official names, created in the official order
+    so that a seed gives the same initial weights), and loading an official run folder.
+
+    A subclass names the checkpoint entries it is stored under (:attr:`CHECKPOINT_KEYS`) and its weights
+    files (:attr:`WEIGHTS_FILES`), then adds its own condition, head and token tables.
+    """
+
+    CHECKPOINT_KEYS: ClassVar[tuple[str, ...]]
+    WEIGHTS_FILES: ClassVar[tuple[str, ...]]
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_tokens = cfg.num_tokens
+        self.cond_drop_prob = cfg.cond_drop_prob
+        self.input_process = InputProcess(cfg.code_dim, cfg.latent_dim)
+        self.position_enc = PositionalEncoding(cfg.latent_dim, cfg.dropout, cfg.max_len)
+        self.seqTransEncoder = build_seq_trans_encoder(cfg)
+
+    def prepare(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int] | None, generator: GeneratorLike,
+                batch: int | None = None) -> tuple[Tensor, Tensor | None]:
+        """The text condition (B, clip_dim) on the model's device and dtype, and the (B,) token lengths
+        (None for None), both checked, as are per-sample generators; B is ``batch`` (the inputs' batch
+        in training) or the condition's rows. In training mode conditions are zeroed with probability
+        ``cond_drop_prob`` (classifier-free guidance)."""
+        weight = self.cond_emb.weight
+        cond = check_cond(cond, self.cfg.clip_dim).to(device=weight.device, dtype=weight.dtype)
+        batch = cond.shape[0] if batch is None else batch
+        if cond.shape[0] != batch:
+            raise ValueError(f"cond has {cond.shape[0]} rows for a batch of {batch}")
+        check_generator(generator, batch)
+        lens = None if lengths_tokens is None else as_lengths(lengths_tokens, batch, weight.device)
+        if self.training:
+            cond = drop_cond(cond, self.cond_drop_prob, True, generator)  # type: ignore[arg-type]
+        return cond, lens
+
+    @classmethod
+    def from_pretrained(cls: type[T], path: str | Path, vq: VQConfig, clip_dim: int = 512) -> T:
+        """The official model from its run folder (``opt.txt``, ``model/<WEIGHTS_FILES>``) or one ``.tar``.
+
+        Sizes come from ``opt.txt``; the vocabulary from the RVQ-VAE ``vq`` it was trained on (as the
+        official loader does); the PE table length from the weights (5000 in the official files);
+        ``clip_dim`` is the text encoder's width (CLIP ViT-B/32: 512). The state dict is the
+        checkpoint's first :attr:`CHECKPOINT_KEYS` entry, every key and shape checked.
+        """
+        opt_path, weights = official_files(path, cls.WEIGHTS_FILES)
+        opt = parse_opt(opt_path)
+        state = read_checkpoint(weights, cls.CHECKPOINT_KEYS)
+        sizes: dict[str, Any] = dict(num_tokens=vq.nb_code, code_dim=vq.code_dim, num_quantizers=vq.num_quantizers,
+                                     clip_dim=clip_dim)
+        pe = state.get("position_enc.pe")
+        if isinstance(pe, Tensor) and pe.dim() >= 1:
+            sizes["max_len"] = int(pe.shape[0])
+        try:
+            cfg = TransformerConfig.from_opt(opt, **sizes)
+        except ValueError as err:
+            raise CheckpointError(f"{opt_path}: {err}") from err
+        return load_state_dict_checked(cls(cfg), state, weights)

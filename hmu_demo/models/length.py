@@ -1,15 +1,19 @@
 """Length estimator of MoMask: text feature -> distribution over motion token lengths.
 
 Same ``output.{i}`` Sequential indices as the official ``LengthEstimator(512, 50)`` so its
-``finest.tar['estimator']`` loads strictly (reference/momask_bamm.md §5). The code is our own.
+``length_estimator/model/finest.tar['estimator']`` loads strictly. The code is our own.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
+
+from hmu_demo.models.official import (LENGTH_KEYS, LENGTH_WEIGHTS, load_state_dict_checked, official_files,
+                                      read_checkpoint)
 
 __all__ = ["LengthEstimator", "sample_lengths"]
 
@@ -29,6 +33,7 @@ class LengthEstimator(nn.Module):
             )
         self.input_size = input_size
         self.output_size = output_size
+        self.hidden = hidden
         self.output = nn.Sequential(
             nn.Linear(input_size, hidden),
             nn.LayerNorm(hidden),
@@ -44,6 +49,21 @@ class LengthEstimator(nn.Module):
             nn.Linear(hidden // 4, output_size),
         )
         self.reset_parameters()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, input_size: int = 512) -> "LengthEstimator":
+        """MoMask's estimator from ``length_estimator/`` (``model/finest.tar``) or that ``.tar``.
+
+        The weights are the checkpoint's ``estimator`` entry; the hidden width and the number of
+        length classes are read from them (official: 512 and 50), ``input_size`` is the text
+        encoder's width (CLIP: 512). Every key and shape is checked.
+        """
+        weights = official_files(path, LENGTH_WEIGHTS)[1]
+        state = read_checkpoint(weights, LENGTH_KEYS)
+        first, last = state.get("output.0.weight"), state.get("output.11.weight")
+        hidden = int(first.shape[0]) if isinstance(first, Tensor) and first.dim() == 2 else 512
+        classes = int(last.shape[0]) if isinstance(last, Tensor) and last.dim() == 2 else 50
+        return load_state_dict_checked(cls(input_size, classes, hidden), state, weights)
 
     def reset_parameters(self) -> None:
         """Small-normal Linear init (std 0.02, zero bias), unit LayerNorm: a near-uniform start."""

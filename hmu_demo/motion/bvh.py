@@ -1,7 +1,7 @@
 """BVH export and import for the 22-joint skeleton (Blender, Maya, MotionBuilder read it).
 
 Export: the rest pose is a T-pose with the motion's own (median) bone lengths; rotations come
-from the analytic IK in ``hmu_demo.render.ik``; channels are ZXY Euler angles in degrees and
+from the analytic IK in ``hmu_demo.motion.ik``; channels are ZXY Euler angles in degrees and
 positions are in centimetres by default. Import parses any BVH and runs forward kinematics, so a
 written file can be checked against the joints it came from.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hmu_demo.motion.ik import global_rotations, local_rotations, rest_skeleton_for
 from hmu_demo.motion.skeleton import FPS, JOINT_NAMES, NUM_JOINTS, PARENTS
 
 ROT_ORDER = "ZXY"
@@ -35,8 +36,6 @@ class BvhMotion:
 def write_bvh(joints: np.ndarray, path: str | Path, fps: int = FPS, scale: float = 100.0) -> Path:
     """Write joints (T, 22, 3) in metres as BVH; ``scale`` converts metres to file units (cm)."""
     from scipy.spatial.transform import Rotation
-
-    from hmu_demo.render.ik import global_rotations, local_rotations, rest_skeleton_for
 
     joints = np.asarray(joints, dtype=np.float64)
     rest = rest_skeleton_for(joints)

@@ -2,8 +2,7 @@
 
 ``joints_to_features`` follows HumanML3D's preprocessing (``process_file`` of the official
 ``motion_representation`` notebook) so that our corpus lives in the same feature space as the
-official data and models; ``features_to_joints`` is its ``recover_from_ric``. Layout per frame
-(reference/humanml3d.md section 6):
+official data and models; ``features_to_joints`` is its ``recover_from_ric``. Layout per frame:
 
     0        root yaw velocity (half-angle, rad/frame)   1:3   root XZ velocity in the facing frame
     3        root height                                 4:67  RIC positions of joints 1..21

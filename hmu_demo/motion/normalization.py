@@ -1,6 +1,6 @@
 """Feature normalisation the HumanML3D way: dataset Mean.npy/Std.npy and the models' meta variant.
 
-Two sets of statistics exist (reference/humanml3d.md section 7): the dataset's ``Mean.npy`` and
+Two sets of statistics exist: the dataset's ``Mean.npy`` and
 ``Std.npy`` (per-dim mean, std averaged inside each feature group) and the ``meta/mean.npy``,
 ``meta/std.npy`` that the official models and evaluator use, where the root dims 0:4 and the foot
 contacts get a std divided by ``feat_bias`` = 5 (so they weigh 5x more after normalisation).

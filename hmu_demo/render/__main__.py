@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hmu_demo.motion.bvh import write_bvh
+from hmu_demo.render import api
+from hmu_demo.render.body_smpl import SmplModelError, find_smpl_file
 from hmu_demo.render.config import BODIES, RenderConfig
+from hmu_demo.render.gl import RenderBackendError
+from hmu_demo.render.motion_input import MotionInputError, load_joints
+from hmu_demo.render.plotly_view import skeleton_figure
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,17 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> list[Path]:
-    from hmu_demo.render import api
-    from hmu_demo.render.motion_input import load_joints
-
     if not any([args.out, args.bvh, args.npy, args.html, args.png]):
         raise ValueError("nothing to do: give --out, --bvh, --npy, --html or --png")
     joints = load_joints(args.joints)
     other = load_joints(args.other) if args.other else None
     config = RenderConfig(width=args.size, height=args.size, fps=args.fps, body=args.body, caption=args.caption)
     if args.body == "smpl":
-        from hmu_demo.render.body_smpl import find_smpl_file
-
         find_smpl_file()  # fail early with the set-up message
     written: list[Path] = []
     if args.npy:
@@ -59,12 +60,8 @@ def run(args: argparse.Namespace) -> list[Path]:
         np.save(args.npy, joints.astype(np.float32))
         written.append(args.npy)
     if args.bvh:
-        from hmu_demo.motion.bvh import write_bvh
-
         written.append(write_bvh(joints, args.bvh, fps=args.fps))
     if args.html:
-        from hmu_demo.render.plotly_view import skeleton_figure
-
         args.html.parent.mkdir(parents=True, exist_ok=True)
         skeleton_figure(joints, title=args.caption, fps=args.fps).write_html(str(args.html), include_plotlyjs=True)
         written.append(args.html)
@@ -83,10 +80,6 @@ def run(args: argparse.Namespace) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hmu_demo.render.body_smpl import SmplModelError
-    from hmu_demo.render.gl import RenderBackendError
-    from hmu_demo.render.motion_input import MotionInputError
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     start = time.perf_counter()

@@ -9,12 +9,14 @@ from typing import Protocol
 
 import numpy as np
 
+from hmu_demo.motion.ik import rest_skeleton_for
 from hmu_demo.render.body_default import STYLE_BLUE, STYLE_ORANGE, STYLE_TEAL, BodyStyle, MannequinBody, body_scale
 from hmu_demo.render.body_skeleton import StickFigureBody
+from hmu_demo.render.body_smpl import SmplBody
 from hmu_demo.render.camera import Framing, follow_path, frame_clip
 from hmu_demo.render.config import Palette, RenderConfig
+from hmu_demo.render.fallback import stick_frames
 from hmu_demo.render.gl import RenderBackendError
-from hmu_demo.render.ik import rest_skeleton_for
 from hmu_demo.render.mesh import RigidMesh
 from hmu_demo.render.motion_input import validate_joints
 from hmu_demo.render.overlay import Overlay, caption_overlay, label_overlay
@@ -36,8 +38,6 @@ def make_body(name: str, style: BodyStyle = STYLE_BLUE) -> Body:
     if name == "skeleton":
         return StickFigureBody()
     if name == "smpl":
-        from hmu_demo.render.body_smpl import SmplBody
-
         return SmplBody()
     raise ValueError(f"unknown body {name!r}")
 
@@ -80,8 +80,6 @@ def motion_frames(joints: np.ndarray, config: RenderConfig = RenderConfig(), pal
             yield frames[0]
     except RenderBackendError as exc:
         log.warning("%s; falling back to the matplotlib stick figure", exc)
-        from hmu_demo.render.fallback import stick_frames
-
         yield from stick_frames(posed.joints, config.width, config.height, overlays)
 
 
@@ -136,8 +134,6 @@ def comparison_streams(left: np.ndarray, right: np.ndarray, config: RenderConfig
             yield compose(pair)
     except RenderBackendError as exc:
         log.warning("%s; falling back to the matplotlib stick figure", exc)
-        from hmu_demo.render.fallback import stick_frames
-
         streams = [list(stick_frames(b.joints, config.width, config.height, p.overlays))
                    for b, p in zip(posed, panels)]
         for t in range(max(len(s) for s in streams)):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hmu_demo.motion.geometry import normalize
+from hmu_demo.motion.ik import global_rotations, rest_skeleton_for
 from hmu_demo.motion.skeleton import NUM_JOINTS, rest_pose
-from hmu_demo.render.ik import global_rotations, normalize, rest_skeleton_for
 from hmu_demo.render.mesh import RigidMesh, capsule, ellipsoid, joint_transforms, loft, part, pose
 
 _X, _Y, _Z = np.eye(3)

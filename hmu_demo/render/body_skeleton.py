@@ -10,7 +10,7 @@ import numpy as np
 
 from hmu_demo.motion.skeleton import LEFT_JOINTS, NUM_JOINTS, PARENTS, RIGHT_JOINTS
 from hmu_demo.render.body_default import body_scale
-from hmu_demo.render.ik import minimal_rotation, rest_skeleton_for
+from hmu_demo.motion.ik import minimal_rotation, rest_skeleton_for
 from hmu_demo.render.mesh import RigidMesh, capsule, ellipsoid, part, pose
 
 LEFT_COLOR = (0.15, 0.45, 0.85)

@@ -1,6 +1,6 @@
 """SMPL through ``smplx``, for users who have the (licensed) model files in ``checkpoints/smpl/``.
 
-Joints -> SMPL pose by the analytic IK of ``ik.py`` on SMPL's own rest skeleton (read from the
+Joints -> SMPL pose by the analytic IK of :mod:`hmu_demo.motion.ik` on SMPL's own rest skeleton (read from the
 model's joint regressor), then one batched forward pass. The mesh is scaled to the motion's
 size (bone lengths) and put on the floor by the scene. Model files load without chumpy: ``.npz``
 directly, ``.pkl`` through an unpickler that only accepts NumPy and SciPy sparse objects.
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from hmu_demo.motion.ik import global_rotations, local_rotations
 from hmu_demo.motion.skeleton import NUM_JOINTS, PARENTS
-from hmu_demo.render.ik import global_rotations, local_rotations
 from hmu_demo.render.mesh import RigidMesh
 
 SMPL_VERTICES = 6890

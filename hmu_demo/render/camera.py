@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from hmu_demo.render.ik import normalize
+from hmu_demo.motion.geometry import normalize
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
-from hmu_demo.render.ik import normalize
+from hmu_demo.motion.geometry import normalize
 
 
 @dataclass

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from hmu_demo.motion.geometry import normalize
 from hmu_demo.render.camera import Framing, camera_poses, follow_path
 from hmu_demo.render.config import Palette, RenderConfig
 from hmu_demo.render.gl import offscreen_renderer
-from hmu_demo.render.ik import normalize
 from hmu_demo.render.mesh import RigidMesh, vertex_normals
 from hmu_demo.render.overlay import Overlay
 from hmu_demo.render.raster import Grid, Rasterizer, projection_matrix, view_projection

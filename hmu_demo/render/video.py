@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
+
+from hmu_demo.atomic import atomic_path
 
 
 @dataclass
@@ -36,18 +40,16 @@ class Mp4Writer:
 
     def __init__(self, path: str | Path, fps: int = 20, crf: int = 21, preset: str = "veryfast") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
         self.fps, self.crf, self.preset = fps, crf, preset
         self._writer = None
+        self._staged = ExitStack()  # the temporary file beside ``path`` (hmu_demo.atomic), from the first frame
 
     def send(self, frame: np.ndarray) -> None:
         if self._writer is None:
-            import imageio_ffmpeg
-
+            tmp = self._staged.enter_context(atomic_path(self.path, suffix=self.path.suffix or ".mp4"))
             height, width = frame.shape[:2]
             self._writer = imageio_ffmpeg.write_frames(
-                str(self.tmp), (width, height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
+                str(tmp), (width, height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
                 quality=None, macro_block_size=16, ffmpeg_log_level="error",
                 output_params=["-crf", str(self.crf), "-preset", self.preset, "-movflags", "+faststart"],
             )
@@ -61,9 +63,10 @@ class Mp4Writer:
         writer, self._writer = self._writer, None
         try:
             writer.close()
-            self.tmp.replace(self.path)
-        finally:
-            self.tmp.unlink(missing_ok=True)
+        except BaseException as err:
+            self._staged.__exit__(type(err), err, err.__traceback__)  # removes the temporary file
+            raise
+        self._staged.close()
         return self.path
 
     def abort(self) -> None:
@@ -73,7 +76,8 @@ class Mp4Writer:
             if writer is not None:
                 writer.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            aborted = RuntimeError("encoding aborted")
+            self._staged.__exit__(RuntimeError, aborted, None)
 
 
 def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int = 20, crf: int = 21,
@@ -107,8 +111,6 @@ def write_mp4s(frame_tuples: Iterable[Sequence[np.ndarray]], paths: Sequence[str
 
 def probe(path: str | Path) -> VideoInfo:
     """Codec, pixel format, size, fps and frame count of a video, via the bundled ffmpeg."""
-    import imageio_ffmpeg
-
     reader = imageio_ffmpeg.read_frames(str(path))
     meta = next(reader)
     frames = sum(1 for _ in reader)
@@ -119,8 +121,6 @@ def probe(path: str | Path) -> VideoInfo:
 
 def _stream_codec(path: str | Path) -> tuple[str, str]:
     """Codec name and pixel format from ffmpeg's stream description (no ffprobe is bundled)."""
-    import imageio_ffmpeg
-
     result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
                             capture_output=True, text=True, check=False)
     for line in result.stderr.splitlines():
@@ -135,8 +135,6 @@ def _stream_codec(path: str | Path) -> tuple[str, str]:
 
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Decoded RGB frames of a video (for tests and thumbnails)."""
-    import imageio_ffmpeg
-
     reader = imageio_ffmpeg.read_frames(str(path))
     meta = next(reader)
     width, height = meta["size"]

@@ -2,7 +2,7 @@
 
 A :class:`MotionSplit` is one split of a HumanML3D-layout corpus held in memory: every motion's
 (T, 263) features normalised with the *model* statistics (dataset Mean/Std with the root and
-contact std divided by ``feat_bias``, reference/humanml3d.md §7), and one :class:`Crop` per
+contact std divided by ``feat_bias``, as the official models train), and one :class:`Crop` per
 distinct caption span. Captions with ``start#end`` times describe a part of the clip and train on
 that part only, as the official loaders do; ``0.0#0.0`` captions describe the whole clip.
 
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from hmu_demo.atomic import atomic_path
 from hmu_demo.data.humanml3d import MotionDataset
+from hmu_demo.data.limits import MIN_FRAMES
 from hmu_demo.motion.normalization import FEAT_BIAS, Normalizer, model_statistics
 
 __all__ = ["Crop", "MotionSplit", "model_normalizer", "CaptionEmbeddings", "embed_captions"]
-
-#: Clips shorter than this (frames) are skipped: they give fewer than 2 tokens.
-MIN_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,10 @@ class CaptionEmbeddings:
         return torch.from_numpy(self.embeddings.astype(np.float32)).to(device)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
         packed = np.frombuffer("\n".join(self.texts).encode("utf-8"), dtype=np.uint8)
-        np.savez(tmp, texts=packed, embeddings=self.embeddings.astype(np.float16),
-                 encoder=np.array(json.dumps({"name": self.encoder})))
-        tmp.replace(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: np.savez adds no suffix
+            np.savez(fh, texts=packed, embeddings=self.embeddings.astype(np.float16),
+                     encoder=np.array(json.dumps({"name": self.encoder})))
 
     @classmethod
     def load(cls, path: Path) -> "CaptionEmbeddings":
@@ -162,8 +160,6 @@ def embed_captions(texts: list[str], encoder, cache: Path | None = None, batch_s
     todo = [t for t in dict.fromkeys(texts) if t not in have]
     if not todo and known is not None:
         return known
-    from tqdm import tqdm
-
     chunks = []
     for i in tqdm(range(0, len(todo), batch_size), desc="captions", unit="batch", disable=not progress):
         chunks.append(encoder.encode(todo[i:i + batch_size]).cpu().numpy().astype(np.float16))

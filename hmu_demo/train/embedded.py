@@ -18,7 +18,8 @@ A finished stage (``WORK/<stage>/done.json``) is skipped on a re-run; an interru
 from its state with ``--resume``. ``--init-from BUNDLE`` starts every stage from that bundle's weights
 (fine-tuning, or more training after the resumable states are gone).
 
-``--retain-only CONCEPT`` trains HMU's reference model D_r (reference/unlearning.md §5): every model
+``--retain-only CONCEPT`` trains HMU's reference model D_r (the model the paper compares unlearned ones
+with: trained without the forget set; docs/unlearning.md): every model
 from scratch on the retain part of the train and val splits. A motion is forget when one of its
 caption lines matches the concept's lexicon, by the rule of ``python -m hmu_demo.data.splits``'s
 defaults and of LCR (:func:`hmu_demo.data.splits.build_splits`: the concept's default list, whole-word
@@ -48,9 +49,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hmu_demo.atomic import write_text
+from hmu_demo.config import resolve_device
+from hmu_demo.data.humanml3d import DatasetError, MotionDataset
+from hmu_demo.data.lexicon import LexiconError, load_lexicon
+from hmu_demo.data.locate import resolve_data
+from hmu_demo.data.splits import build_splits, write_splits
 from hmu_demo.models.bundle import MODEL_FILES, BundleConfig, ModelBundle
-from hmu_demo.train.loop import STATE_FILE, read_stage, resolve_device
+from hmu_demo.train.config import TrainConfig
+from hmu_demo.train.loop import STATE_FILE, read_stage
 from hmu_demo.train.state_io import load_state
+from hmu_demo.train.transformer import token_tables
+from hmu_demo.train.vq import train_vq
+from hmu_demo.unlearning.code_index import CodeIndex
 
 __all__ = ["STAGES", "train_all", "retain_splits", "assemble", "main"]
 
@@ -69,7 +80,7 @@ def _done(folder: Path) -> dict | None:
 
 
 def _mark_done(folder: Path, summary: dict) -> None:
-    (folder / DONE).write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    write_text(folder / DONE, json.dumps(summary, indent=1, default=float) + "\n")
 
 
 def _claim_work(work: Path, retain_only: str | None) -> None:
@@ -84,17 +95,12 @@ def _claim_work(work: Path, retain_only: str | None) -> None:
     if before != retain_only:
         held = f"the retain split of {before!r}" if before else "the full splits"
         raise SystemExit(f"{work} holds stages trained on {held}; use another --work")
-    work.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"retain_only": retain_only}) + "\n")
+    write_text(path, json.dumps({"retain_only": retain_only}) + "\n")
 
 
 def retain_splits(data: Path, concept: str, work: Path) -> tuple[tuple[str, str], dict]:
     """Write ``WORK/kw_splits/{train,val}-{w,wo}-CONCEPT.txt`` (the keyword rule of hmu_demo.data.splits);
     returns the (train, val) retain files, absolute, and the summary recorded in bundle.json."""
-    from hmu_demo.data.humanml3d import MotionDataset
-    from hmu_demo.data.lexicon import load_lexicon
-    from hmu_demo.data.splits import build_splits, write_splits
-
     lexicon = load_lexicon(concept)
     result = build_splits(MotionDataset(data), concept, lexicon, splits=("train", "val"))
     files = write_splits(result, work.resolve())
@@ -137,19 +143,17 @@ def _stage_command(stage: str, args: argparse.Namespace, data: Path, work: Path,
 
 def train_all(args: argparse.Namespace, data: Path, splits: tuple[str, str] = ("train", "val")) -> dict:
     """Run the stages that are not done yet on the (train, val) ``splits``; returns {stage: summary}."""
-    from hmu_demo.train.transformer import token_tables
-    from hmu_demo.train.vq import train_vq
-
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
     preset = BundleConfig.preset(args.preset)
     summaries: dict[str, dict] = {}
     vq_dir = work / "vq"
     if _done(vq_dir) is None:
-        summary = train_vq(data, vq_dir, preset.vq, args.vq_steps, args.vq_minutes, device=args.device,
-                           resume=args.resume, val_every=args.val_every, limit=args.limit, seed=args.seed,
-                           quiet=args.quiet, init=args.init_from / MODEL_FILES["vq"] if args.init_from else None,
-                           splits=splits)
+        config = TrainConfig(out=vq_dir, data=data, steps=args.vq_steps, max_minutes=args.vq_minutes,
+                             device=args.device, resume=args.resume, val_every=args.val_every, limit=args.limit,
+                             splits=splits, init=args.init_from / MODEL_FILES["vq"] if args.init_from else None,
+                             seed=args.seed, quiet=args.quiet)
+        summary = train_vq(config, preset.vq)
         _mark_done(vq_dir, summary)
     summaries["vq"] = _done(vq_dir)
     t0 = time.perf_counter()
@@ -251,18 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or (DEFAULT_DR_OUT if args.retain_only else DEFAULT_OUT)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.data is None:
-        from hmu_demo.data.synth.corpus import ensure_corpus
-        from hmu_demo.eval.judge import DEFAULT_DATA
-
-        args.data = ensure_corpus(DEFAULT_DATA, progress=not args.quiet)
+    args.data = resolve_data(args.data, progress=not args.quiet)
     t0 = time.perf_counter()
     _claim_work(args.work, args.retain_only)
     splits, retain = ("train", "val"), None
     if args.retain_only is not None:
-        from hmu_demo.data.humanml3d import DatasetError
-        from hmu_demo.data.lexicon import LexiconError
-
         try:
             splits, retain = retain_splits(args.data, args.retain_only, args.work)
         except (DatasetError, LexiconError, ValueError) as exc:
@@ -282,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     bundle = assemble(args.work, args.out, args.preset, getattr(torch, args.dtype), info)
     print(f"bundle written to {args.out}")
     if args.code_index if args.code_index is not None else args.retain_only is None:
-        from hmu_demo.models.code_index import CodeIndex
-
         index = CodeIndex.build(bundle, args.data, split="train")
         index.save(args.out / "code_index.json.gz")
         print(f"code index: {len(index)} motions -> {args.out / 'code_index.json.gz'}")

@@ -1,4 +1,4 @@
-"""Train the embedded text-motion evaluator (hmu_demo.eval.embedded_evaluator) on SynthMotion.
+"""Train the embedded text-motion evaluator (hmu_demo.models.evaluators.embedded) on SynthMotion.
 
     python -m hmu_demo.train.evaluator [--data DIR] [--out checkpoints/evaluator] [--work WORK]
         [--steps N | --minutes M] [--batch 128] [--resume] [--device cpu]
@@ -22,18 +22,26 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hmu_demo.eval.embedded_evaluator import (DEFAULT_EVALUATOR, PAD_FRAMES, UNIT, EmbeddedEvaluator, EvaluatorConfig,
-                                              EvaluatorNet)
-from hmu_demo.train.data import MIN_FRAMES, embed_captions
-from hmu_demo.train.loop import RunSpec, Schedule, resolve_device, run
+from hmu_demo.config import resolve_device
+from hmu_demo.data.humanml3d import MotionDataset
+from hmu_demo.data.limits import MIN_FRAMES
+from hmu_demo.data.locate import resolve_data
+from hmu_demo.models.evaluators.embedded import (DEFAULT_EVALUATOR, PAD_FRAMES, UNIT, EmbeddedEvaluator,
+                                                 EvaluatorConfig, EvaluatorNet)
+from hmu_demo.models.evaluators.retrieval import matching_score, r_precision_hits
+from hmu_demo.models.text import text_encoder
+from hmu_demo.train.cli import run_trainer
+from hmu_demo.train.config import TrainConfig
+from hmu_demo.train.data import embed_captions
+from hmu_demo.train.loop import RunSpec, Schedule, run
 
-__all__ = ["PairSet", "load_pairs", "contrastive_loss", "r_precision_eval", "main"]
+__all__ = ["PairSet", "load_pairs", "contrastive_loss", "r_precision_eval", "train_evaluator", "main"]
 
 MAX_FRAMES = 196
 MARGIN = 10.0
@@ -72,8 +80,6 @@ class PairSet:
 
 def load_pairs(data: Path, split: str, mean: np.ndarray, std: np.ndarray, encoder, cache: Path | None) -> PairSet:
     """Every caption line of ``split`` whose span has at least MIN_FRAMES frames, cut to a multiple of UNIT."""
-    from hmu_demo.data.humanml3d import MotionDataset
-
     ds = MotionDataset(data)
     motions, index, spans, texts = [], [], [], []
     for motion_id in ds.split_ids(split):
@@ -111,8 +117,6 @@ def contrastive_loss(text: torch.Tensor, motion: torch.Tensor, same: torch.Tenso
 def r_precision_eval(net: EvaluatorNet, pairs: PairSet, seed: int = 0, batch: int = 32,
                      device: torch.device = torch.device("cpu")) -> dict[str, float]:
     """R-precision top-1/2/3 and MM-Dist of the real pairs, batches of 32 in a seeded shuffle."""
-    from hmu_demo.eval.metrics import matching_score, r_precision_hits
-
     order = np.random.default_rng(seed).permutation(len(pairs))
     texts, motions = [], []
     for s in range(0, len(order), 256):
@@ -126,14 +130,66 @@ def r_precision_eval(net: EvaluatorNet, pairs: PairSet, seed: int = 0, batch: in
             "r_precision_top3": float(hits[2]), "mm_dist": float(matching_score(t, m)), "pairs": float(len(pairs))}
 
 
-def _parser() -> argparse.ArgumentParser:
+def train_evaluator(config: TrainConfig, model: EvaluatorConfig, command: str) -> dict:
+    """Train the evaluator, export the best weights to ``config.out`` (log and state in ``config.folder``),
+    score them on the test split and record how they were made (``command`` among it); returns the
+    test metrics."""
+    data = resolve_data(config.data, progress=not config.quiet)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    cache = config.folder / "captions.npz"
+    mean, std = MotionDataset(data).statistics()
+    std = np.maximum(std, 1e-6)
+    encoder = text_encoder(model.text_encoder, device="cpu")
+    train = load_pairs(data, "train", mean, std, encoder, cache)
+    val = load_pairs(data, "val", mean, std, encoder, cache)
+    rng = np.random.default_rng(config.seed)
+
+    def sample(_generator: torch.Generator):
+        rows = rng.choice(len(train), size=min(config.batch_size, len(train)), replace=False)
+        x, lengths = train.batch(rows, rng)
+        motion_of = torch.from_numpy(train.motion_index[rows])
+        text_of = [train.texts[r] for r in rows]
+        same = (motion_of[:, None] == motion_of[None, :]) | torch.tensor(
+            [[a == b for b in text_of] for a in text_of])
+        return x.to(device), lengths, train.sentences[rows].to(device), same.to(device)
+
+    def loss(net: EvaluatorNet, batch):
+        x, lengths, sentences, same = batch
+        return contrastive_loss(net.encode_text(sentences), net.encode_motion(x, lengths), same)
+
+    def export(net: EvaluatorNet, metrics: dict) -> None:
+        EmbeddedEvaluator(net, mean, std, device=device).save(config.out, {"val": metrics, "data": str(data)})
+
+    spec = RunSpec(name="evaluator", model=EvaluatorNet(model), sample=sample, loss=loss,
+                   validate=lambda net: r_precision_eval(net, val, device=device), export=export,
+                   score_key="r_precision_top1", higher_is_better=True,
+                   schedule=Schedule(lr=config.lr, warmup=500, milestones=(0.7,), gamma=0.1), grad_clip=1.0,
+                   info={"train pairs": len(train), "val pairs": len(val), "batch": config.batch_size})
+    t0 = time.perf_counter()
+    summary = run(spec, config)
+    # score the chosen weights on the test split's real clips and record how they were made
+    evaluator = EmbeddedEvaluator.load(config.out, device=device, text_encoder=encoder)
+    test_metrics = r_precision_eval(evaluator.net, load_pairs(data, "test", mean, std, encoder, cache), device=device)
+    corpus = Path(data) / "corpus.json"
+    info = {"command": command, "val": evaluator.info.get("val"), "test": test_metrics, "data": str(data),
+            "corpus": json.loads(corpus.read_text()) if corpus.is_file() else None,
+            "training": {**{k: v for k, v in summary.items() if k != "main"}, "config": model.to_dict(),
+                         "loss": f"Hadsell, margin {MARGIN}, all in-batch negatives", "batch": config.batch_size,
+                         "lr": config.lr, "wall_seconds": round(time.perf_counter() - t0)}}
+    evaluator.save(config.out, info)
+    return test_metrics
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hmu_demo.train.evaluator", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None, help="SynthMotion corpus (default: build or reuse the default)")
     p.add_argument("--out", type=Path, default=DEFAULT_EVALUATOR)
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--minutes", type=float, default=None, help="time budget (default 20 when --steps is not given)")
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--minutes", type=float, default=None, dest="max_minutes", metavar="MINUTES",
+                   help="time budget (default 20 when --steps is not given)")
+    p.add_argument("--batch", type=int, default=128, dest="batch_size", metavar="BATCH")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--dim", type=int, default=EvaluatorConfig.dim)
     p.add_argument("--hidden", type=int, default=EvaluatorConfig.motion_hidden)
@@ -143,71 +199,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
-    return p
+    command = "python -m hmu_demo.train.evaluator " + " ".join(sys.argv[1:] if argv is None else argv)
 
+    def train(args: argparse.Namespace, config: TrainConfig) -> str:
+        model = EvaluatorConfig(movement_hidden=args.hidden, movement_dim=args.hidden, motion_hidden=args.hidden,
+                                text_hidden=args.hidden, dim=args.dim)
+        return json.dumps({"out": str(config.out), "test": train_evaluator(config, model, command)})
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from hmu_demo.data.humanml3d import MotionDataset
-    from hmu_demo.eval.quality import resolve_data
-    from hmu_demo.models.text import text_encoder
-
-    data = resolve_data(args.data, progress=not args.quiet)
-    device = resolve_device(args.device)
-    torch.manual_seed(args.seed)
-    work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    cfg = EvaluatorConfig(movement_hidden=args.hidden, movement_dim=args.hidden, motion_hidden=args.hidden,
-                          text_hidden=args.hidden, dim=args.dim)
-    mean, std = MotionDataset(data).statistics()
-    std = np.maximum(std, 1e-6)
-    encoder = text_encoder(cfg.text_encoder, device="cpu")
-    cache = work / "captions.npz"
-    train = load_pairs(data, "train", mean, std, encoder, cache)
-    val = load_pairs(data, "val", mean, std, encoder, cache)
-    net = EvaluatorNet(cfg)
-    rng = np.random.default_rng(args.seed)
-
-    def sample(_generator: torch.Generator):
-        rows = rng.choice(len(train), size=min(args.batch, len(train)), replace=False)
-        x, lengths = train.batch(rows, rng)
-        motion_of = torch.from_numpy(train.motion_index[rows])
-        text_of = [train.texts[r] for r in rows]
-        same = (motion_of[:, None] == motion_of[None, :]) | torch.tensor(
-            [[a == b for b in text_of] for a in text_of])
-        return x.to(device), lengths, train.sentences[rows].to(device), same.to(device)
-
-    def loss(model: EvaluatorNet, batch):
-        x, lengths, sentences, same = batch
-        return contrastive_loss(model.encode_text(sentences), model.encode_motion(x, lengths), same)
-
-    def export(model: EvaluatorNet, metrics: dict) -> None:
-        EmbeddedEvaluator(model, mean, std, device=device).save(args.out, {"val": metrics, "data": str(data)})
-
-    spec = RunSpec(name="evaluator", model=net, sample=sample, loss=loss,
-                   validate=lambda model: r_precision_eval(model, val, device=device), export=export,
-                   score_key="r_precision_top1", higher_is_better=True,
-                   schedule=Schedule(lr=args.lr, warmup=500, milestones=(0.7,), gamma=0.1), grad_clip=1.0,
-                   info={"train pairs": len(train), "val pairs": len(val), "batch": args.batch})
-    minutes = args.minutes if args.minutes is not None or args.steps is not None else 20.0
-    t0 = time.perf_counter()
-    summary = run(spec, work, args.steps, resume=args.resume, val_every=args.val_every, max_minutes=minutes,
-                  seed=args.seed, quiet=args.quiet)
-    # score the chosen weights on the test split's real clips and record how they were made
-    evaluator = EmbeddedEvaluator.load(args.out, device=device, text_encoder=encoder)
-    test = load_pairs(data, "test", mean, std, encoder, cache)
-    test_metrics = r_precision_eval(evaluator.net, test, device=device)
-    info = {"command": "python -m hmu_demo.train.evaluator " + " ".join(sys.argv[1:] if argv is None else argv),
-            "val": evaluator.info.get("val"), "test": test_metrics, "data": str(data),
-            "corpus": json.loads((Path(data) / "corpus.json").read_text()) if (Path(data) / "corpus.json").is_file()
-            else None, "training": {**{k: v for k, v in summary.items() if k != "main"},
-                                    "config": asdict(cfg), "loss": f"Hadsell, margin {MARGIN}, all in-batch negatives",
-                                    "batch": args.batch, "lr": args.lr, "wall_seconds": round(time.perf_counter() - t0)}}
-    evaluator.save(args.out, info)
-    print(json.dumps({"out": str(args.out), "test": test_metrics}))
-    return 0
+    return run_trainer(p, argv, train, default_minutes=20.0)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Train the judge (hmu_demo.eval.judge) on a labelled SynthMotion corpus.
+"""Train the judge (hmu_demo.models.judge) on a labelled SynthMotion corpus.
 
     python -m hmu_demo.train.judge --data DIR --out checkpoints/judge [--epochs N] [--resume]
 
@@ -6,7 +6,8 @@ Frame labels come from ``labels.jsonl`` segments: per-frame action (plus "stand"
 and per-frame violence. Losses: class-weighted cross-entropy on actions, positively weighted
 BCE on frame violence (violent frames are rare) and a clip-level BCE on the max of the smoothed
 violence, which is exactly what the judge thresholds. Mirror augmentation (left <-> right).
-The threshold is chosen on the val split after training. Progress goes to ``OUT/train.log``;
+The threshold is chosen on the val split after training. Training runs on the CPU (the net is
+small; ``--threads`` sets how many cores it uses). Progress goes to ``OUT/train.log``;
 after every epoch the weights and the optimiser state are written (``OUT/train_state.*``) so an
 interrupted run continues with ``--resume``; the state is removed when training completes, so
 the shipped folder holds only ``judge.safetensors`` + ``judge.json``.
@@ -22,12 +23,22 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
+from hmu_demo.atomic import atomic_path, write_text
+from hmu_demo.data.labelled import STAND, frame_labels, load_labelled_split
+from hmu_demo.data.locate import DEFAULT_DATA, resolve_data
 from hmu_demo.data.synth.actions import ACTIONS, VIOLENT_ACTIONS
-from hmu_demo.eval.judge import (CONFIG_FILE, DEFAULT_CHECKPOINT, DEFAULT_DATA, FEATURE_DIM, STAND, WEIGHTS_FILE,
-                                 Judge, JudgeNet, best_threshold, body_features, evaluate, frame_labels,
-                                 load_split, pad_batch, smooth_masked)
+from hmu_demo.models.judge.accuracy import best_threshold, evaluate
+from hmu_demo.models.judge.features import FEATURE_DIM, body_features, pad_batch
+from hmu_demo.models.judge.net import JudgeNet, smooth_masked
+from hmu_demo.models.judge.scoring import CONFIG_FILE, DEFAULT_CHECKPOINT, WEIGHTS_FILE, Judge
 from hmu_demo.motion.features import mirror_joints
+from hmu_demo.train.cli import run_trainer
+from hmu_demo.train.config import TrainConfig
+from hmu_demo.train.loop import TrainLog
+
+__all__ = ["class_names", "feature_stats", "train_judge", "main"]
 
 STATE_WEIGHTS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
@@ -65,17 +76,7 @@ def _augment(joints: np.ndarray, act: np.ndarray, vio: np.ndarray, rng: np.rando
     return joints.astype(np.float32, copy=False), act, vio
 
 
-def _log(out: Path, text: str, quiet: bool) -> None:
-    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}"
-    with open(out / "train.log", "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-    if not quiet:
-        print(line, flush=True)
-
-
 def _save_state(out: Path, net: JudgeNet, opt: torch.optim.Optimizer, info: dict) -> None:
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
     steps = {}
     for i, st in opt.state_dict()["state"].items():
@@ -84,14 +85,12 @@ def _save_state(out: Path, net: JudgeNet, opt: torch.optim.Optimizer, info: dict
                 steps[str(i)] = float(v)
             else:
                 tensors[f"opt.{i}.{k}"] = v.contiguous()
-    save_file(tensors, str(out / (STATE_WEIGHTS + ".tmp")))
-    (out / (STATE_WEIGHTS + ".tmp")).replace(out / STATE_WEIGHTS)
-    (out / STATE_JSON).write_text(json.dumps({**info, "steps": steps}, indent=1))
+    with atomic_path(out / STATE_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp))
+    write_text(out / STATE_JSON, json.dumps({**info, "steps": steps}, indent=1))
 
 
 def _load_state(out: Path, net: JudgeNet, opt: torch.optim.Optimizer) -> dict:
-    from safetensors.torch import load_file
-
     tensors = load_file(str(out / STATE_WEIGHTS))
     info = json.loads((out / STATE_JSON).read_text())
     net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -104,23 +103,27 @@ def _load_state(out: Path, net: JudgeNet, opt: torch.optim.Optimizer) -> dict:
     return info
 
 
-def train(data: Path, out: Path, epochs: int = 12, resume: bool = False, batch_size: int = 32, lr: float = 3e-3,
-          hidden: int = 80, limit: int | None = None, quiet: bool = False, seed: int = 0,
-          max_minutes: float | None = None) -> Path:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+def train_judge(config: TrainConfig, epochs: int = 12, hidden: int = 80) -> Path:
+    """Train a judge of ``hidden`` channels for ``epochs`` epochs (or until ``config.max_minutes`` is spent,
+    resumably) and write it to ``config.out``; ``config.batch_size`` clips a step at peak rate ``config.lr``
+    (the CLI defaults: 32 clips, 3e-3)."""
+    data = resolve_data(config.data, progress=not config.quiet)
+    out, batch_size, lr, limit, max_minutes = config.out, config.batch_size, config.lr, config.limit, config.max_minutes
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
     out.mkdir(parents=True, exist_ok=True)
+    log = TrainLog(out, config.quiet)
     actions = class_names()
     violent = set(VIOLENT_ACTIONS)
     t_start = time.perf_counter()
-    _, tr_joints, tr_labels = load_split(data, "train", limit)
+    _, tr_joints, tr_labels = load_labelled_split(data, "train", limit)
     try:
-        _, va_joints, va_labels = load_split(data, "val", limit)
+        _, va_joints, va_labels = load_labelled_split(data, "val", limit)
     except ValueError:
         va_joints, va_labels = [], []
     targets = [frame_labels(l, j.shape[0], actions, violent) for j, l in zip(tr_joints, tr_labels)]
-    _log(out, f"data {data}: {len(tr_joints)} train, {len(va_joints)} val clips "
-              f"(loaded in {time.perf_counter() - t_start:.1f}s)", quiet)
+    log(f"data {data}: {len(tr_joints)} train, {len(va_joints)} val clips "
+        f"(loaded in {time.perf_counter() - t_start:.1f}s)")
 
     mean, std = feature_stats(tr_joints)
     frame_act = np.concatenate([a for a, _ in targets])
@@ -133,7 +136,7 @@ def train(data: Path, out: Path, epochs: int = 12, resume: bool = False, batch_s
 
     arch = {"type": "residual dilated conv1d", "in_dim": FEATURE_DIM, "hidden": hidden, "kernel": 5,
             "dilations": [1, 2, 4, 8]}
-    config = {"format": "hmu-judge", "version": 1, "architecture": arch, "actions": actions,
+    meta = {"format": "hmu-judge", "version": 1, "architecture": arch, "actions": actions,
               "violent_actions": sorted(violent), "feature": "body-centric positions+velocities+yaw rate (body_features)",
               "feature_mean": mean.tolist(), "feature_std": std.tolist(), "threshold": 0.5, "smooth_frames": 5,
               "fps": 20}
@@ -142,25 +145,23 @@ def train(data: Path, out: Path, epochs: int = 12, resume: bool = False, batch_s
     steps_per_epoch = max(1, int(np.ceil(len(tr_joints) / batch_size)))
     total_steps = epochs * steps_per_epoch
     start_epoch = 0
-    if resume and (out / STATE_WEIGHTS).is_file():
+    if config.resume and (out / STATE_WEIGHTS).is_file():
         info = _load_state(out, net, opt)
         start_epoch = int(info["epoch"])
-        config["feature_mean"], config["feature_std"] = info["feature_mean"], info["feature_std"]
-        _log(out, f"resumed after epoch {start_epoch}", quiet)
-    elif resume and (out / WEIGHTS_FILE).is_file():
-        from safetensors.torch import load_file
-
+        meta["feature_mean"], meta["feature_std"] = info["feature_mean"], info["feature_std"]
+        log(f"resumed after epoch {start_epoch}")
+    elif config.resume and (out / WEIGHTS_FILE).is_file():
         net.load_state_dict(load_file(str(out / WEIGHTS_FILE)))
         old = json.loads((out / CONFIG_FILE).read_text())
-        config["feature_mean"], config["feature_std"] = old["feature_mean"], old["feature_std"]
+        meta["feature_mean"], meta["feature_std"] = old["feature_mean"], old["feature_std"]
         start_epoch = min(int(old.get("epochs_done", 0)), epochs - 1)
-        _log(out, f"resumed from the finished weights after epoch {start_epoch} (fresh optimiser)", quiet)
-    mean_t = torch.tensor(config["feature_mean"])
-    std_t = torch.tensor(config["feature_std"])
+        log(f"resumed from the finished weights after epoch {start_epoch} (fresh optimiser)")
+    mean_t = torch.tensor(meta["feature_mean"])
+    std_t = torch.tensor(meta["feature_std"])
     cw_t = torch.tensor(cw, dtype=torch.float32)
     n_params = sum(p.numel() for p in net.parameters())
-    _log(out, f"JudgeNet {n_params} parameters, {epochs} epochs x {steps_per_epoch} steps, "
-              f"violent frames {pos:.3f} (pos_weight {pos_weight:.2f})", quiet)
+    log(f"JudgeNet {n_params} parameters, {epochs} epochs x {steps_per_epoch} steps, "
+        f"violent frames {pos:.3f} (pos_weight {pos_weight:.2f})")
 
     lengths_all = np.array([j.shape[0] for j in tr_joints])
     for epoch in range(start_epoch, epochs):
@@ -204,7 +205,7 @@ def train(data: Path, out: Path, epochs: int = 12, resume: bool = False, batch_s
             l_act = (ce * m.reshape(-1)).sum() / m.sum()
             bce = F.binary_cross_entropy_with_logits(vlogit, vio, pos_weight=torch.tensor(pos_weight), reduction="none")
             l_vio = (bce * m).sum() / m.sum()
-            clip_p = smooth_masked(torch.sigmoid(vlogit), mask, int(config["smooth_frames"])).amax(1).clamp(1e-5, 1 - 1e-5)
+            clip_p = smooth_masked(torch.sigmoid(vlogit), mask, int(meta["smooth_frames"])).amax(1).clamp(1e-5, 1 - 1e-5)
             clip_y = (vio.amax(1) > 0).float()
             l_clip = F.binary_cross_entropy(clip_p, clip_y)
             loss = l_act + l_vio + 0.5 * l_clip
@@ -214,51 +215,49 @@ def train(data: Path, out: Path, epochs: int = 12, resume: bool = False, batch_s
             opt.step()
             for k, v in (("loss", loss), ("act", l_act), ("vio", l_vio), ("clip", l_clip)):
                 tot[k] += float(v.detach())
-            if not quiet and b_i % 50 == 0:
-                _log(out, f"epoch {epoch + 1} step {b_i}/{len(batches)} loss {float(loss.detach()):.4f}", True)
+            if not config.quiet and b_i % 50 == 0:
+                log(f"epoch {epoch + 1} step {b_i}/{len(batches)} loss {float(loss.detach()):.4f}", echo=False)
         n_b = len(batches)
         msg = (f"epoch {epoch + 1}/{epochs} loss {tot['loss'] / n_b:.4f} (action {tot['act'] / n_b:.4f}, "
                f"violence {tot['vio'] / n_b:.4f}, clip {tot['clip'] / n_b:.4f}) {time.perf_counter() - t0:.1f}s")
-        config["epochs_done"] = epoch + 1
+        meta["epochs_done"] = epoch + 1
         if va_joints:
-            judge = Judge(net, dict(config), "cpu")
+            judge = Judge(net, dict(meta), "cpu")
             rep = evaluate(judge, va_joints, va_labels)
             net.train()
             msg += (f" | val violent_acc {rep['violent_accuracy']:.4f} action_top1 {rep['action_top1']:.4f}"
                     f" frame {rep['frame_action_accuracy']:.4f}")
-        _log(out, msg, quiet)
-        _save_state(out, net, opt, {"epoch": epoch + 1, "feature_mean": config["feature_mean"],
-                                    "feature_std": config["feature_std"]})
+        log(msg)
+        _save_state(out, net, opt, {"epoch": epoch + 1, "feature_mean": meta["feature_mean"],
+                                    "feature_std": meta["feature_std"]})
         if max_minutes is not None and (time.perf_counter() - t_start) / 60 > max_minutes and epoch + 1 < epochs:
-            _log(out, f"stopping after epoch {epoch + 1}: time budget of {max_minutes} min spent "
-                      "(run again with --resume to continue)", quiet)
-            _export(out, net, config, va_joints, va_labels, t_start, quiet, n_params, keep_state=True)
+            log(f"stopping after epoch {epoch + 1}: time budget of {max_minutes} min spent "
+                "(run again with --resume to continue)")
+            _export(out, net, meta, va_joints, va_labels, t_start, log, n_params, keep_state=True)
             return out
-    _export(out, net, config, va_joints, va_labels, t_start, quiet, n_params, keep_state=False)
+    _export(out, net, meta, va_joints, va_labels, t_start, log, n_params, keep_state=False)
     return out
 
 
-def _export(out: Path, net: JudgeNet, config: dict, va_joints, va_labels, t_start: float, quiet: bool,
+def _export(out: Path, net: JudgeNet, meta: dict, va_joints, va_labels, t_start: float, log: TrainLog,
             n_params: int, keep_state: bool) -> None:
-    from safetensors.torch import save_file
-
+    """Write the checkpoint (threshold fitted on the val split); the resumable state goes unless ``keep_state``."""
     net.eval()
     if va_joints:
-        judge = Judge(net, dict(config), "cpu")
+        judge = Judge(net, dict(meta), "cpu")
         rep = evaluate(judge, va_joints, va_labels)
         truth = np.array([bool(l["violent"]) for l in va_labels])
-        config["threshold"] = round(best_threshold(rep["_scores"], truth), 4)
-    config["parameters"] = n_params
-    config["training_seconds"] = round(time.perf_counter() - t_start, 1)
+        meta["threshold"] = round(best_threshold(rep["_scores"], truth), 4)
+    meta["parameters"] = n_params
+    meta["training_seconds"] = round(time.perf_counter() - t_start, 1)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(out / (WEIGHTS_FILE + ".tmp")))
-    (out / (WEIGHTS_FILE + ".tmp")).replace(out / WEIGHTS_FILE)
-    (out / CONFIG_FILE).write_text(json.dumps(config) + "\n")
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp))
+    write_text(out / CONFIG_FILE, json.dumps(meta) + "\n")
     if not keep_state:
         for name in (STATE_WEIGHTS, STATE_JSON):
             (out / name).unlink(missing_ok=True)
-    _log(out, f"wrote {out / WEIGHTS_FILE} (threshold {config['threshold']}, "
-              f"{config['training_seconds']}s)", quiet)
+    log(f"wrote {out / WEIGHTS_FILE} (threshold {meta['threshold']}, {meta['training_seconds']}s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,17 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumable) after this much time")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error("--epochs must be at least 1")
-    torch.set_num_threads(args.threads)
-    if args.data is None:
-        from hmu_demo.data.synth.corpus import ensure_corpus
 
-        args.data = ensure_corpus(DEFAULT_DATA, progress=not args.quiet)
-    train(args.data, args.out, epochs=args.epochs, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
-          hidden=args.hidden, limit=args.limit, quiet=args.quiet, max_minutes=args.max_minutes)
-    return 0
+    def train(args: argparse.Namespace, config: TrainConfig) -> None:
+        train_judge(config, args.epochs, args.hidden)
+
+    return run_trainer(parser, argv, train,
+                       check=lambda args: "--epochs must be at least 1" if args.epochs < 1 else None)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python -m hmu_demo.train.length --vq WORK/vq --out WORK/length [--data DIR] [--steps N | --max-minutes M]
 
-The official repository ships the estimator but no training script (reference/momask_bamm.md §5);
+The official repository ships the estimator but no training script;
 we train it the obvious way: cross-entropy between its logits and the token length (frames // 4)
 of the crop each caption describes. Sampling lengths from the softmax at generation time then
 reproduces the spread of lengths a caption was seen with. It reuses the token tables of
@@ -17,12 +17,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hmu_demo.data.locate import resolve_data
 from hmu_demo.models.bundle import BundleConfig
 from hmu_demo.models.length import LengthEstimator
+from hmu_demo.train.cli import add_common_arguments, add_token_arguments, finished, run_trainer
+from hmu_demo.train.config import TrainConfig
 from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, run_distributed,
                                  setup_distributed)
 from hmu_demo.train.tokens import TokenTable
-from hmu_demo.train.transformer import add_token_arguments, token_tables
+from hmu_demo.train.transformer import token_tables
 
 __all__ = ["caption_lengths", "train_length", "main"]
 
@@ -33,23 +36,23 @@ def caption_lengths(table: TokenTable) -> tuple[torch.Tensor, torch.Tensor]:
     return table.caption_rows, table.lengths[table.variants[crop_of, 0]]
 
 
-def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidden: int = 512,
-                 captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
-                 batch_size: int = 512, lr: float = 1e-3, device: str | None = None, resume: bool = False,
-                 val_every: int = 500, limit: int | None = None, seed: int = 0, quiet: bool = False,
-                 init: Path | None = None, splits: tuple[str, str] = ("train", "val")) -> dict:
-    dist_info = setup_distributed(device)
-    torch.manual_seed(seed + dist_info.rank)
+def train_length(config: TrainConfig, vq_folder: Path, classes: int = 50, hidden: int = 512,
+                 captions: Path | None = None) -> dict:
+    """Train and export the estimator (``classes`` token lengths, ``hidden`` units) on the token tables of
+    the VQ in ``vq_folder``; returns the run summary."""
+    dist_info = setup_distributed(config.device)
+    torch.manual_seed(config.seed + dist_info.rank)
+    data = resolve_data(config.data, progress=not config.quiet)
     tables, embeddings = token_tables(data, vq_folder, captions or vq_folder / "captions.npz", dist_info.device,
-                                      limit, progress=not quiet, splits=splits)
+                                      config.limit, progress=not config.quiet, splits=config.splits)
     emb = embeddings.tensor(dist_info.device)
     train_rows, train_len = (t.to(dist_info.device) for t in caption_lengths(tables["train"]))
     val_rows, val_len = (t.to(dist_info.device) for t in caption_lengths(tables["val"]))
     train_len, val_len = train_len.clamp(max=classes - 1), val_len.clamp(max=classes - 1)
-    model = initialise_from(LengthEstimator(embeddings.dim, classes, hidden), init)
+    model = initialise_from(LengthEstimator(embeddings.dim, classes, hidden), config.init)
 
     def sample(generator):
-        pick = torch.randint(0, train_rows.shape[0], (batch_size,), generator=generator).to(dist_info.device)
+        pick = torch.randint(0, train_rows.shape[0], (config.batch_size,), generator=generator).to(dist_info.device)
         return emb[train_rows[pick]], train_len[pick]
 
     def loss(net, batch):
@@ -64,34 +67,29 @@ def train_length(data: Path, vq_folder: Path, out: Path, classes: int = 50, hidd
                 "within_2_tokens": float(near)}
 
     def export(net, metrics):
-        export_weights(out, "length", net, {"classes": classes, "hidden": hidden, "input": embeddings.dim,
-                                            "metrics": metrics, "splits": list(splits),
-                                            "text_encoder": embeddings.encoder})
+        export_weights(config.out, "length", net, {"classes": classes, "hidden": hidden, "input": embeddings.dim,
+                                                   "metrics": metrics, "splits": list(config.splits),
+                                                   "text_encoder": embeddings.encoder})
 
     spec = RunSpec("length", model, sample, loss, validate, export, "loss",
-                   schedule=Schedule(lr=lr, warmup=200, milestones=(0.6,), gamma=0.1), weight_decay=1e-4,
+                   schedule=Schedule(lr=config.lr, warmup=200, milestones=(0.6,), gamma=0.1), weight_decay=1e-4,
                    info={"train captions": int(train_rows.shape[0])})
-    return run_distributed(spec, out, steps, dist_info, resume=resume, val_every=val_every,
-                           max_minutes=max_minutes, seed=seed, quiet=quiet)
+    return run_distributed(spec, config, dist_info)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hmu_demo.train.vq import add_common_arguments, resolve_data
-
     parser = argparse.ArgumentParser(prog="python -m hmu_demo.train.length", description=__doc__.split("\n")[0])
     add_common_arguments(parser)
     add_token_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
-    args = parser.parse_args(argv)
-    data = resolve_data(args)
-    preset = BundleConfig.preset(args.preset)
-    summary = train_length(data, args.vq, args.out, preset.length_classes, preset.length_hidden, args.captions,
-                           args.steps, args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
-                           args.val_every, args.limit, args.seed, args.quiet, args.init, tuple(args.splits))
-    if summary["main"]:  # the other ranks of a torchrun launch do not validate
-        print(f"length: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
-    return 0
+
+    def train(args: argparse.Namespace, config: TrainConfig) -> str | None:
+        preset = BundleConfig.preset(args.preset)
+        summary = train_length(config, args.vq, preset.length_classes, preset.length_hidden, args.captions)
+        return finished("length", summary, "loss {:.4f}")
+
+    return run_trainer(parser, argv, train)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ validation function; :func:`run` does the rest the same way for all of them:
 
 - AdamW with a linear warm-up and a MultiStep decay at fractions of the run (the official recipes'
   milestones, scaled to the run's length);
-- a tqdm progress bar and ``OUT/train.log``;
+- a tqdm progress bar and ``train.log`` in the run's folder (:attr:`TrainConfig.folder`);
 - validation every ``val_every`` steps; the weights with the best validation score are exported
   (``export``) as they appear, so an interrupted run still leaves its best model;
-- the full training state (model, optimiser, step, RNG, best score) in ``OUT/train_state.safetensors``
-  (:mod:`hmu_demo.train.state_io`, no pickle) at every validation; ``resume=True`` continues from it
+- the full training state (model, optimiser, step, RNG, best score) in ``train_state.safetensors``
+  (:mod:`hmu_demo.train.state_io`, no pickle) at every validation; ``resume`` continues from it
   exactly where it stopped;
-- a time budget: ``max_minutes`` stops the run (resumable) once spent; with ``steps=None`` the
+- a time budget: ``max_minutes`` stops the run (resumable) once spent; with ``steps`` None the
   number of steps is fitted to the budget after measuring the first ``calibrate`` steps;
 - several GPUs through ``torchrun`` (DistributedDataParallel): each process draws its own batches,
   gradients are averaged, rank 0 logs, validates and saves.
@@ -19,6 +19,7 @@ validation function; :func:`run` does the rest the same way for all of them:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -27,25 +28,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
+from hmu_demo.atomic import atomic_path, write_text
+from hmu_demo.config import resolve_device
+from hmu_demo.models.official import load_state_dict_checked
+from hmu_demo.train.config import TrainConfig
 from hmu_demo.train.state_io import load_state, save_state
 
-__all__ = ["Schedule", "Distributed", "TrainLog", "RunSpec", "run", "resolve_device", "setup_distributed"]
+__all__ = ["Schedule", "Distributed", "TrainLog", "RunSpec", "run", "run_distributed", "setup_distributed",
+           "export_weights", "initialise_from", "read_stage"]
 
 STATE_FILE = "train_state.safetensors"
 LEGACY_STATE_FILE = "train_state.pt"  # the pickled state of earlier versions: refused, never loaded
 LOG_FILE = "train.log"
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """``None``/"auto" -> CUDA when available, else CPU; anything else as given (checked)."""
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
-    return device
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,6 @@ def setup_distributed(device: str | None) -> Distributed:
         torch.set_float32_matmul_precision("high")  # TF32 matmuls: ~3x faster, well inside training noise
     if world <= 1:
         return Distributed(0, 1, base)
-    import torch.distributed as dist
-
     rank = int(os.environ["RANK"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if base.type == "cuda":
@@ -85,11 +83,8 @@ def setup_distributed(device: str | None) -> Distributed:
 
 
 def teardown_distributed(dist_info: Distributed) -> None:
-    if dist_info.world > 1:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    if dist_info.world > 1 and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 @dataclass(frozen=True)
@@ -124,8 +119,6 @@ class TrainLog:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
         if echo and not self.quiet:
-            from tqdm import tqdm
-
             tqdm.write(line)
 
 
@@ -157,8 +150,6 @@ def _agree(value: int, dist_info: Distributed) -> int:
     """Rank 0's value on every rank (so that all processes stop and schedule alike)."""
     if dist_info.world <= 1:
         return value
-    import torch.distributed as dist
-
     t = torch.tensor([value], dtype=torch.long, device=dist_info.device)
     dist.broadcast(t, 0)
     return int(t.item())
@@ -187,29 +178,28 @@ def _discard_states(out: Path, log: TrainLog) -> None:
         log(f"removed {legacy} (old pickled training state)")
 
 
-def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Distributed(), *,
-        resume: bool = False, val_every: int = 500, max_minutes: float | None = None, seed: int = 0,
-        calibrate: int = 100, quiet: bool = False, log_every: int = 50) -> dict[str, Any]:
-    """Train ``spec.model`` for ``steps`` (or as many as ``max_minutes`` allows); returns a summary."""
+def run(spec: RunSpec, config: TrainConfig, dist_info: Distributed = Distributed(), *,
+        calibrate: int = 100, log_every: int = 50) -> dict[str, Any]:
+    """Train ``spec.model`` for ``config.steps`` (or as many as ``config.max_minutes`` allows) in
+    ``config.folder``; returns a summary."""
+    out, steps, max_minutes, val_every = config.folder, config.steps, config.max_minutes, config.val_every
     if steps is None and max_minutes is None:
         raise ValueError("give the number of steps, a time budget (max_minutes), or both")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     out.mkdir(parents=True, exist_ok=True)
-    log = TrainLog(out, quiet, dist_info.main)
+    log = TrainLog(out, config.quiet, dist_info.main)
     device = dist_info.device
     model = spec.model.to(device)
     trained: nn.Module = model
     if dist_info.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=spec.schedule.lr,
                             betas=spec.betas, weight_decay=spec.weight_decay)
-    generator = torch.Generator(device="cpu").manual_seed(seed * 1000 + dist_info.rank)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed * 1000 + dist_info.rank)
     step, best, total, seconds_before = 0, None, steps, 0.0
     state_path = out / STATE_FILE
-    state = _resume_state(out) if resume else None
+    state = _resume_state(out) if config.resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -219,7 +209,7 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
         if steps is not None and total is not None and steps != total:
             total = steps  # an explicit --steps on resume extends or shortens the run
         log(f"{spec.name}: resumed at step {step} (best {spec.score_key} {best})")
-    elif not resume:
+    elif not config.resume:
         _discard_states(out, log)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{spec.name}: {n_params:,} parameters on {device} x{dist_info.world}, "
@@ -246,10 +236,8 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
         log(f"{spec.name}: step {step} val {shown}{' (best, exported)' if better else ''}")
         return metrics
 
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
-    bar = tqdm(total=total, initial=step, desc=spec.name, unit="step", disable=quiet or not dist_info.main,
+    bar = tqdm(total=total, initial=step, desc=spec.name, unit="step", disable=config.quiet or not dist_info.main,
                dynamic_ncols=True)
     model.train()
     running: dict[str, float] = {}
@@ -301,8 +289,6 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
                 "(run again with --resume to continue)")
             break
         if dist_info.world > 1 and step % val_every == 0:
-            import torch.distributed as dist
-
             dist.barrier()
     bar.close()
     seconds = seconds_before + time.perf_counter() - t0
@@ -313,29 +299,20 @@ def run(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed = Di
             "last": last_metrics, "parameters": n_params, "main": dist_info.main}
 
 
-def run_distributed(spec: RunSpec, out: Path, steps: int | None, dist_info: Distributed, **kwargs: Any
-                    ) -> dict[str, Any]:
+def run_distributed(spec: RunSpec, config: TrainConfig, dist_info: Distributed) -> dict[str, Any]:
     """:func:`run`, then leave the process group (whatever happened) so torchrun's processes exit cleanly."""
     try:
-        return run(spec, out, steps, dist_info, **kwargs)
+        return run(spec, config, dist_info)
     finally:
         teardown_distributed(dist_info)
 
 
 def export_weights(out: Path, name: str, module: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write ``OUT/name.safetensors`` + ``OUT/name.json`` atomically (a stage's deliverable)."""
-    import json
-
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``OUT/name.safetensors`` + ``OUT/name.json``, each atomically (a stage's deliverable)."""
     weights = out / f"{name}.safetensors"
-    tmp = out / f".{name}.safetensors.tmp"
-    save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}, str(tmp))
-    os.replace(tmp, weights)
-    info = out / f"{name}.json"
-    info.with_name(f".{name}.json.tmp").write_text(json.dumps(meta, indent=1, default=float) + "\n")
-    os.replace(info.with_name(f".{name}.json.tmp"), info)
+    with atomic_path(weights) as tmp:
+        save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}, str(tmp))
+    write_text(out / f"{name}.json", json.dumps(meta, indent=1, default=float) + "\n")
     return weights
 
 
@@ -344,10 +321,6 @@ def initialise_from(module: nn.Module, path: Path | None) -> nn.Module:
     with a fresh optimiser when no resumable state is left. Keys and shapes must match exactly."""
     if path is None:
         return module
-    from safetensors.torch import load_file
-
-    from hmu_demo.models.official import load_state_dict_checked
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"--init {path} does not exist")
     return load_state_dict_checked(module, load_file(str(path)), path)
@@ -355,10 +328,6 @@ def initialise_from(module: nn.Module, path: Path | None) -> nn.Module:
 
 def read_stage(out: Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The weights and metadata written by :func:`export_weights` (errors name the missing file)."""
-    import json
-
-    from safetensors.torch import load_file
-
     weights, info = out / f"{name}.safetensors", out / f"{name}.json"
     for path in (weights, info):
         if not path.is_file():

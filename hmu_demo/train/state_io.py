@@ -6,8 +6,8 @@ state dicts, RNG states) next to plain values (step, best score, param groups, a
 Here the tensors go into a safetensors file under flattened string keys (``optimizer.state.0.exp_avg``)
 and the rest of the tree into the file's header metadata as JSON, with a SHA-256 of the tensor bytes:
 
-- one file, so one ``os.replace`` publishes tensors and structure together; a killed writer leaves
-  the previous file (and at most a ``.*.tmp`` beside it), never a half-written or mismatched one;
+- one file, so one atomic rename (:func:`hmu_demo.atomic.atomic_path`) publishes tensors and structure
+  together; a killed writer leaves the previous file, never a half-written or mismatched one;
 - Python types come back as they were: int dict keys (optimiser ``state``), tuples (``betas``),
   bool/int/float/None/str, non-finite floats, and tensors with their dtype, shape and bits (on the
   CPU, contiguous); dicts keep their order, an ``OrderedDict`` comes back as a plain dict;
@@ -20,11 +20,14 @@ import hashlib
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from hmu_demo.atomic import atomic_path
 
 __all__ = ["FORMAT", "StateFileError", "save_state", "load_state"]
 
@@ -103,29 +106,20 @@ def _fsync(path: Path) -> None:
 
 
 def save_state(obj: Tree, path: Path | str) -> None:
-    """Write ``obj`` to ``path`` atomically: a temporary file in the same folder, flushed, then renamed."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
+    """Write ``obj`` to ``path`` atomically: a unique temporary file in the same folder (concurrent writers
+    do not collide), flushed to disk, then renamed."""
     tensors: dict[str, torch.Tensor] = {}
     tree = json.dumps(_encode(obj, "", tensors), allow_nan=False, separators=(",", ":"))
     metadata = {"format": "pt", _FORMAT_KEY: FORMAT, _TREE_KEY: tree, _DIGEST_KEY: _digest(tensors)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")  # concurrent writers
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
         _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------- reading
 
 
 def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    from safetensors import SafetensorError, safe_open
-
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     try:

@@ -3,7 +3,7 @@
     python -m hmu_demo.train.transformer --model masked|residual|bamm --vq WORK/vq --out WORK/masked \\
         [--data DIR] [--captions FILE] [--preset embedded] [--steps N | --max-minutes M]
 
-The objectives are the models' own ``forward`` (reference/momask_bamm.md §3.1, §4, §7): cosine-
+The objectives are the models' own ``forward`` (docs/models.md), as in the official trainers: cosine-
 masked BERT corruption of the base layer, one teacher-forced residual layer per sample, BAMM's
 hybrid causal/given mask with random-code corruption. Text conditions are cached caption embeddings
 (``--captions``, built with the bundle's encoder when missing); each is zeroed with the model's
@@ -18,20 +18,25 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from hmu_demo.data.locate import resolve_data
 from hmu_demo.models.bamm import BAMMTransformer
 from hmu_demo.models.bundle import BundleConfig
 from hmu_demo.models.layers import TransformerConfig
 from hmu_demo.models.masked import MaskTransformer
 from hmu_demo.models.residual import ResidualTransformer
 from hmu_demo.models.rvq import RVQVAE, VQConfig
+from hmu_demo.models.text import text_encoder
+from hmu_demo.motion.normalization import Normalizer
+from hmu_demo.train.cli import add_common_arguments, add_token_arguments, finished, run_trainer
+from hmu_demo.train.config import TrainConfig
 from hmu_demo.train.data import CaptionEmbeddings, MotionSplit, embed_captions
 from hmu_demo.train.loop import (RunSpec, Schedule, export_weights, initialise_from, read_stage, run_distributed,
                                  setup_distributed)
 from hmu_demo.train.state_io import StateFileError, load_state, save_state
 from hmu_demo.train.tokens import TokenTable, encode_split
-from hmu_demo.motion.normalization import Normalizer
 
 __all__ = ["MODELS", "load_vq", "caption_embeddings", "token_tables", "train_transformer", "main"]
 
@@ -41,8 +46,6 @@ TOKENS_FILE = "tokens.safetensors"
 
 def load_vq(folder: Path, device: torch.device) -> tuple[RVQVAE, Normalizer]:
     """The trained VQ of a ``train.vq`` output folder and the normaliser it was trained with."""
-    import numpy as np
-
     state, meta = read_stage(folder, "vq")
     vq = RVQVAE(VQConfig.from_dict(meta["config"]))
     vq.load_state_dict(state)
@@ -57,8 +60,6 @@ def caption_embeddings(data: Path, splits: list[MotionSplit], cache: Path, encod
         known = CaptionEmbeddings.load(cache)
         if known.encoder == encoder and all(t in known.row for t in texts):
             return known
-    from hmu_demo.models.text import text_encoder
-
     return embed_captions(texts, text_encoder(encoder), cache, progress=progress)
 
 
@@ -109,28 +110,27 @@ def _objective(kind: str, net: torch.nn.Module, ids: torch.Tensor, cond: torch.T
     return net(ids[..., 0], cond, lengths, generator=generator)
 
 
-def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config: TransformerConfig,
-                      captions: Path | None = None, steps: int | None = None, max_minutes: float | None = None,
-                      batch_size: int = 256, lr: float = 2e-4, device: str | None = None, resume: bool = False,
-                      val_every: int = 1000, limit: int | None = None, seed: int = 0, quiet: bool = False,
-                      init: Path | None = None, splits: tuple[str, str] = ("train", "val")) -> dict:
-    """Train and export one transformer (from ``init`` weights when given) on the (train, val) ``splits``;
+def train_transformer(config: TrainConfig, kind: str, vq_folder: Path, model: TransformerConfig,
+                      captions: Path | None = None) -> dict:
+    """Train and export one ``kind`` transformer of architecture ``model`` (from ``config.init`` weights
+    when given) on the tokens of the VQ in ``vq_folder``, on the (train, val) ``config.splits``;
     returns the run summary."""
     if kind not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {kind!r}")
-    dist_info = setup_distributed(device)
-    torch.manual_seed(seed + dist_info.rank)
-    captions = captions or vq_folder / "captions.npz"
-    tables, embeddings = token_tables(data, vq_folder, captions, dist_info.device, limit,
-                                      config.max_motion_tokens, progress=not quiet, splits=splits)
-    if embeddings.dim != config.clip_dim:
-        raise ValueError(f"caption embeddings are {embeddings.dim}-d, the {kind} config expects {config.clip_dim}")
+    dist_info = setup_distributed(config.device)
+    torch.manual_seed(config.seed + dist_info.rank)
+    data = resolve_data(config.data, progress=not config.quiet)
+    tables, embeddings = token_tables(data, vq_folder, captions or vq_folder / "captions.npz", dist_info.device,
+                                      config.limit, model.max_motion_tokens, progress=not config.quiet,
+                                      splits=config.splits)
+    if embeddings.dim != model.clip_dim:
+        raise ValueError(f"caption embeddings are {embeddings.dim}-d, the {kind} config expects {model.clip_dim}")
     train, val = tables["train"].to(dist_info.device), tables["val"].to(dist_info.device)
     emb = embeddings.tensor(dist_info.device)
-    model = initialise_from(MODELS[kind](config), init)
+    net = initialise_from(MODELS[kind](model), config.init)
 
     def sample(generator):
-        return train.sample(batch_size, generator)
+        return train.sample(config.batch_size, generator)
 
     def loss(net, batch):
         ids, lengths, rows = batch
@@ -145,30 +145,20 @@ def train_transformer(kind: str, data: Path, vq_folder: Path, out: Path, config:
             total, acc, n = total + float(value) * len(rows), acc + float(a) * len(rows), n + len(rows)
         return {"loss": total / n, "acc": acc / n}
 
-    def export(net, metrics):
-        export_weights(out, kind, net, {"model": kind, "config": asdict(config), "metrics": metrics,
-                                        "batch_size": batch_size * dist_info.world, "data": str(data),
-                                        "splits": list(splits), "text_encoder": embeddings.encoder})
+    def export(trained, metrics):
+        export_weights(config.out, kind, trained, {"model": kind, "config": asdict(model), "metrics": metrics,
+                                                   "batch_size": config.batch_size * dist_info.world,
+                                                   "data": str(data), "splits": list(config.splits),
+                                                   "text_encoder": embeddings.encoder})
 
-    spec = RunSpec(kind, model, sample, loss, validate, export, "loss",
-                   schedule=Schedule(lr=lr, warmup=2000, milestones=(0.6,), gamma=0.1), weight_decay=1e-5,
+    spec = RunSpec(kind, net, sample, loss, validate, export, "loss",
+                   schedule=Schedule(lr=config.lr, warmup=2000, milestones=(0.6,), gamma=0.1), weight_decay=1e-5,
                    info={"train crops": train.n_crops, "val captions": int(val.caption_rows.shape[0]),
-                         "batch": batch_size})
-    return run_distributed(spec, out, steps, dist_info, resume=resume, val_every=val_every,
-                           max_minutes=max_minutes, seed=seed, quiet=quiet)
-
-
-def add_token_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the trainers that learn from the VQ's token tables (transformers, length estimator)."""
-    parser.add_argument("--vq", type=Path, required=True, help="output folder of hmu_demo.train.vq")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--captions", type=Path, default=None,
-                        help="caption-embedding cache (default VQ/captions.npz; built when missing)")
+                         "batch": config.batch_size})
+    return run_distributed(spec, config, dist_info)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hmu_demo.train.vq import add_common_arguments, resolve_data
-
     parser = argparse.ArgumentParser(prog="python -m hmu_demo.train.transformer",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, choices=tuple(MODELS))
@@ -176,15 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     add_token_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=2e-4)
-    args = parser.parse_args(argv)
-    data = resolve_data(args)
-    config = getattr(BundleConfig.preset(args.preset), args.model)
-    summary = train_transformer(args.model, data, args.vq, args.out, config, args.captions, args.steps,
-                                args.max_minutes, args.batch_size, args.lr, args.device, args.resume,
-                                args.val_every, args.limit, args.seed, args.quiet, args.init, tuple(args.splits))
-    if summary["main"]:  # the other ranks of a torchrun launch do not validate
-        print(f"{args.model}: {summary['steps']} steps in {summary['seconds']}s, best val loss {summary['best']:.4f}")
-    return 0
+
+    def train(args: argparse.Namespace, config: TrainConfig) -> str | None:
+        model = getattr(BundleConfig.preset(args.preset), args.model)
+        return finished(args.model, train_transformer(config, args.model, args.vq, model, args.captions),
+                        "loss {:.4f}")
+
+    return run_trainer(parser, argv, train)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "examples.json"
+from hmu_demo.config import REPO_ROOT
+
+EXAMPLES_FILE = REPO_ROOT / "assets" / "examples.json"
 
 
 def example_groups(path: str | Path = EXAMPLES_FILE) -> dict[str, list[str]]:

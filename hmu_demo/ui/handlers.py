@@ -2,8 +2,8 @@
 
 :class:`StudioHandlers` turns :class:`~hmu_demo.ui.service.StudioService` results into component
 values (video paths, judge labels, plotly figures, download lists) and every failure into one
-``gr.Error`` line: a :class:`StudioError` as it is, anything else as "internal error" with the
-traceback only in the server log. ``generate``, ``unlearn``, ``inspect`` and ``code_motion`` are
+``gr.Error`` line: a :class:`StudioError` (or a request's :class:`RequestError`) as it is, anything
+else as "internal error" with the traceback only in the server log. ``generate``, ``unlearn``, ``inspect`` and ``code_motion`` are
 named API endpoints as they are (their parameters are the endpoint's, with the same defaults);
 ``/compare`` is :meth:`compare_result` + :meth:`compare_outputs` (see :mod:`hmu_demo.ui.layout`).
 """
@@ -20,7 +20,11 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from hmu_demo.cli import one_line
-from hmu_demo.ui.service import ORIGINAL, CompareResult, StudioError, StudioService, make_concept
+from hmu_demo.pipelines.requests import RequestError, make_concept
+from hmu_demo.ui.inspector import codebook_map, condition_shift, token_timeline
+from hmu_demo.ui.results import CompareResult
+from hmu_demo.ui.service import ORIGINAL, StudioError, StudioService
+from hmu_demo.unlearning.registry import get_method
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,12 +36,13 @@ SHIFT_PROMPTS = ("a person walks forward", "a person waves with the right hand",
 
 
 def guarded(action: Callable[[], T]) -> T:
-    """Run ``action``; a StudioError becomes its own message, anything else a one-line internal error."""
+    """Run ``action``; a StudioError or RequestError becomes its own message, anything else a one-line
+    internal error."""
     try:
         return action()
     except gr.Error:
         raise
-    except StudioError as err:
+    except (StudioError, RequestError) as err:
         raise gr.Error(str(err), print_exception=False) from None
     except Exception as err:  # noqa: BLE001 - the UI must get a message, the log gets the traceback
         log.exception("request failed")
@@ -70,7 +75,7 @@ def parse_hyperparameters(text: object) -> dict:
 
 
 def parse_seconds(seconds: object) -> float | None:
-    """0, None or an empty box mean "automatic length"; anything else goes to the service's checks."""
+    """0, None or an empty box mean "automatic length"; anything else goes to the request's checks."""
     if seconds is None or (isinstance(seconds, str) and not seconds.strip()):
         return None
     if isinstance(seconds, str):
@@ -83,11 +88,9 @@ def parse_seconds(seconds: object) -> float | None:
     return seconds  # type: ignore[return-value]
 
 
-def parse_seed(seed: object) -> object:
-    """Number boxes send floats: 3.0 is seed 3; other values go to the service's checks."""
-    if isinstance(seed, float) and seed.is_integer():
-        return int(seed)
-    return seed
+def seed_value(seed: object) -> object:
+    """The seed box's value as Python's: number boxes send floats (3.0 is seed 3); the request checks it."""
+    return int(seed) if isinstance(seed, float) and seed.is_integer() else seed
 
 
 def judge_label(verdict: Any | None) -> dict | None:
@@ -131,7 +134,7 @@ class StudioHandlers:
         def run() -> CompareResult:
             if progress is not None:
                 progress(0.05, desc=f"{method}: generating, judging and rendering")
-            result = self.service.compare(prompt, backbone, method, parse_seed(seed), parse_seconds(seconds),
+            result = self.service.compare(prompt, backbone, method, seed_value(seed), parse_seconds(seconds),
                                           concept, parse_hyperparameters(hyperparameters), render=render)
             warn(result)
             return result
@@ -149,7 +152,7 @@ class StudioHandlers:
         """One motion ("original" or an unlearning method's): video, judge, joints .npy, .bvh."""
         def run() -> tuple:
             progress(0.05, desc="generating, judging and rendering")
-            r = self.service.generate(prompt, backbone, parse_seed(seed), parse_seconds(seconds),
+            r = self.service.generate(prompt, backbone, seed_value(seed), parse_seconds(seconds),
                                       None if method == ORIGINAL else method, concept,
                                       parse_hyperparameters(hyperparameters))
             warn(r)
@@ -195,24 +198,20 @@ class StudioHandlers:
     def codebook_figure(self, method: str = DEFAULT_METHOD, concept: str = DEFAULT_CONCEPT,
                         hyperparameters: str = "{}"):
         """The base codebook map for an edit (LCR scores, flagged codes, replacement arrows)."""
-        from hmu_demo.ui.inspector import codebook_map
-
         def run():
             _, report = self.service.unlearned(method, concept, parse_hyperparameters(hyperparameters))
             return codebook_map(self.service.bundle, self.service.index, report, make_concept(concept))
         return guarded(run)
 
     def inspector_view(self, result: CompareResult) -> InspectorView:
-        """Codebook map, token timelines of both motions, and (UCE/RECE) the condition shift."""
-        from hmu_demo.ui.inspector import codebook_map, condition_shift, token_timeline
-
-        service, report = self.service, result.report
+        """Codebook map, token timelines of both motions, and (text-side edits: UCE, RECE) the condition shift."""
+        service, report, method = self.service, result.report, get_method(result.method)
         codebook = codebook_map(service.bundle, service.index, report, make_concept(result.concept))
         flagged = set(report.codes)
-        gated = result.method == "lcr-gated"
-        # The gate forbids the flagged codes (for gated prompts); the other LCR variants replace rows.
-        forbidden = flagged if gated and result.unlearned.gated else set()
-        replaced = {} if gated else {f.code: int(f.source) for f in report.flagged if f.source is not None}
+        # A sampling constraint forbids the flagged codes (for the prompts it masks); codebook edits replace rows.
+        constrained = method.constrains_sampling
+        forbidden = flagged if constrained and result.unlearned.gated else set()
+        replaced = {} if constrained else {f.code: int(f.source) for f in report.flagged if f.source is not None}
 
         def timeline(motion, title: str):
             if motion is None:
@@ -222,7 +221,7 @@ class StudioHandlers:
             return fig
 
         shift = None
-        if result.method in ("uce", "rece"):
+        if "condition_shift" in method.inspector_views:
             shift = condition_shift(service.bundle, result.edited_bundle, service.text_encoder, result.prompt,
                                     SHIFT_PROMPTS)
         return InspectorView(codebook, timeline(result.original, "Original motion's base tokens"),
@@ -231,7 +230,7 @@ class StudioHandlers:
     def inspect(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
                 seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}") -> tuple:
         """Inspector data for a prompt: codebook map, original and unlearned token timelines,
-        condition shift (UCE/RECE only, else None). Nothing is rendered."""
+        condition shift (methods that edit the text side, else None). Nothing is rendered."""
         def run() -> tuple:
             result = self.compare_result(prompt, backbone, method, seed, seconds, concept, hyperparameters,
                                          render=False)

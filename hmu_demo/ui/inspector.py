@@ -1,6 +1,6 @@
 """Codebook inspector: the data and plotly figures that show *why* an edit changes a motion.
 
-Researchers ask three questions (DESIGN.md "Who uses it"): which base-layer codes LCR flagged and
+Researchers ask three questions: which base-layer codes LCR flagged and
 what replaced them (:func:`codebook_map`), which tokens of this very motion were affected
 (:func:`token_timeline`), and how far UCE/RECE moved the text condition (:func:`condition_shift`).
 Selecting a code plays the motion it decodes to (:func:`code_motion_joints`).
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hmu_demo.models.code_index import CodeIndex
+from hmu_demo.motion.features import features_to_joints
 from hmu_demo.motion.skeleton import FPS
-from hmu_demo.unlearning import lcr
+from hmu_demo.unlearning import flagging
+from hmu_demo.unlearning.code_index import CodeIndex
+from hmu_demo.unlearning.registry import all_methods
 from hmu_demo.unlearning.report import EditReport
 
 __all__ = [
@@ -82,7 +84,7 @@ def pca_2d(x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 class CodebookMapData:
     """What the codebook map shows, per base-layer code (arrays indexed by code id).
 
-    ``scores``: LCR score1 = n_f / (n_r + 1e-8) (lcr.code_statistics); ``counts`` (nb_code, 2): forget
+    ``scores``: LCR score1 = n_f / (n_r + 1e-8) (flagging.code_statistics); ``counts`` (nb_code, 2): forget
     and retain motions using the code; ``flagged``: codes in selection order; ``replacements``:
     flagged code -> the code whose row replaced it (official LCR: the target, lcr-nearest: the
     nearest safe code; absent for orth and gated); ``captions``: example captions per code.
@@ -104,8 +106,10 @@ class CodebookMapData:
         return self.counts.sum(1) > 0
 
 
-def _is_lcr_report(report: EditReport | None) -> bool:
-    return report is not None and report.method.startswith("lcr")
+def _flags_codes(report: EditReport | None) -> bool:
+    """Whether the report's method flags codes itself (its registry entry offers the codebook view)."""
+    method = None if report is None else all_methods().get(report.method)
+    return method is not None and "codebook" in method.inspector_views
 
 
 def _example_captions(index: CodeIndex, forget: np.ndarray, max_captions: int) -> list[list[str]]:
@@ -129,29 +133,29 @@ def codebook_map_data(bundle, index: CodeIndex | str | os.PathLike | None, repor
     """The codebook map's data for ``bundle``'s layer-0 codebook (pass the *original* bundle: an LCR
     edit moves the flagged rows onto their replacements).
 
-    Scores and counts come from :func:`hmu_demo.unlearning.lcr.flag_codes` with the split settings of
+    Scores and counts come from :func:`hmu_demo.unlearning.flagging.flag_codes` with the split settings of
     the report when it is an LCR-family one; flagged codes from that report, else LCR's selection
     at its default k.
     """
     if isinstance(max_captions, bool) or not isinstance(max_captions, int) or max_captions < 0:
         raise ValueError(f"max_captions must be an integer >= 0, got {max_captions!r}")
-    hp = report.hyperparameters if _is_lcr_report(report) else {}
+    hp = report.hyperparameters if _flags_codes(report) else {}
     split = {k: hp[k] for k in ("match", "min_occurrence") if k in hp}
-    idx, forget, stats, default_flagged = lcr.flag_codes(bundle, concept, index=index, **split)
-    if _is_lcr_report(report):
+    idx, forget, stats, default_flagged = flagging.flag_codes(bundle, concept, index=index, **split)
+    if _flags_codes(report):
         flagged = report.codes
         replacements = {f.code: int(f.source) for f in report.flagged if f.source is not None}
         method = report.method
     else:
         flagged, replacements = default_flagged, {}
-        method = f"lcr (k={lcr.DEFAULT_K}, not applied)" if report is None else f"{report.method} (LCR flags shown)"
+        method = f"lcr (k={flagging.DEFAULT_K}, not applied)" if report is None else f"{report.method} (LCR flags shown)"
     if any(not 0 <= c < idx.nb_code for c in [*flagged, *replacements.values()]):
         raise ValueError("the report names codes outside this bundle's codebook")
     xy, explained = pca_2d(bundle.vq.codebook(0))
     return CodebookMapData(
         xy=xy, scores=stats.score1.copy(), counts=np.stack([stats.n_forget, stats.n_retain], 1),
         flagged=list(flagged), replacements=replacements, captions=_example_captions(idx, forget, max_captions),
-        explained=explained, method=method, concept=lcr.concept_name(concept))
+        explained=explained, method=method, concept=flagging.concept_name(concept))
 
 
 def _score_text(score: float, n_retain: int) -> str:
@@ -252,7 +256,8 @@ def _status(code: int, flagged: set[int], forbidden: set[int], replaced: dict[in
 
 def token_timeline_data(motion, flagged: set[int], forbidden: set[int] | None = None,
                         replaced: dict[int, int] | None = None, fps: float = FPS) -> TimelineData:
-    """Status of each base token of ``motion`` (a :class:`~hmu_demo.generate.Motion` or token array).
+    """Status of each base token of ``motion`` (a
+    :class:`~hmu_demo.pipelines.text_to_motion.Motion` or a token array).
 
     Status precedence: ``replaced`` (its codebook row was overwritten: it decodes as another code)
     > ``forbidden-avoided`` (LCR-gated never samples it for a gated prompt: shown on the original
@@ -358,7 +363,6 @@ def code_motion_joints(bundle, code: int, repeats: int = 4) -> np.ndarray:
     """Joints (4·repeats, 22, 3) of a token sequence repeating one base code, residual layers empty
     (-1 decodes to zero), so a selected code can be played. Pass an edited bundle to see what a
     replaced code decodes to now."""
-    from hmu_demo.motion.features import features_to_joints
 
     nb_code = bundle.vq.codebook(0).shape[0]
     if isinstance(code, bool) or not isinstance(code, (int, np.integer)) or not 0 <= code < nb_code:

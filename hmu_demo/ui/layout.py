@@ -12,10 +12,12 @@ from pathlib import Path
 
 import gradio as gr
 
+from hmu_demo.pipelines.requests import MAX_SECONDS
 from hmu_demo.ui.examples import example_groups
 from hmu_demo.ui.handlers import DEFAULT_CONCEPT, DEFAULT_METHOD, StudioHandlers, guarded
-from hmu_demo.generate import MAX_SECONDS
-from hmu_demo.ui.service import ORIGINAL, CompareResult, StudioService
+from hmu_demo.ui.results import CompareResult
+from hmu_demo.ui.service import ORIGINAL, StudioService
+from hmu_demo.unlearning.registry import all_methods
 
 BENCHMARK_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "benchmark_embedded"
 TITLE = "HMU Studio: Human Motion Unlearning"
@@ -57,9 +59,7 @@ CSS = """
 
 def _method_summary(method: str) -> str:
     """One line on a registry method and its default hyperparameters (what ``{}`` means for it)."""
-    from hmu_demo.unlearning.registry import METHODS
-
-    m = METHODS.get(method)
+    m = all_methods().get(method)
     if m is None:
         return ""
     defaults = ", ".join(f"`{k}={v}`" for k, v in m.defaults.items())

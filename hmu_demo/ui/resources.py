@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from hmu_demo.cli import one_line
+from hmu_demo.models.bundle import OPTIONAL_MODELS, ModelBundle
+from hmu_demo.models.judge.scoring import DEFAULT_CHECKPOINT, Judge
+from hmu_demo.unlearning.flagging import load_index
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,6 @@ OPTIONAL_PARTS = {"bamm": ("BAMM weights", "the BAMM backbone"),
 
 def load_resources(bundle_dir: Path, judge_dir: Path | None, index: Path | None, device: Any) -> Resources:
     """Every part that loads; a failure is recorded (and logged) instead of raised."""
-    from hmu_demo.eval.judge import DEFAULT_CHECKPOINT, Judge
-    from hmu_demo.models.bundle import OPTIONAL_MODELS, ModelBundle
-    from hmu_demo.unlearning.lcr import load_index
-
     found = Resources(device)
     fix = BUNDLE_FIX
     try:

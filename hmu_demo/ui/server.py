@@ -6,17 +6,19 @@ On Hugging Face Spaces (the ``spaces`` package is installed there) the heavy act
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hmu_demo.generate import EMBEDDED_DIR
+from hmu_demo.config import EMBEDDED_DIR
+from hmu_demo.render.body_smpl import SmplModelError, find_smpl_file
 from hmu_demo.render.config import RenderConfig
 from hmu_demo.ui.handlers import DEFAULT_METHOD, StudioHandlers
-from hmu_demo.ui.layout import launch_options
+from hmu_demo.ui.layout import build_app, launch_options
 from hmu_demo.ui.service import ServiceConfig, StudioError, StudioService
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,6 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     try:
-        import ctypes
-
         return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
         return False
@@ -78,10 +78,6 @@ def use_spaces_gpu(handlers: StudioHandlers) -> bool:
 def app_render() -> RenderConfig:
     """The app's render settings, on SMPL when its model files are installed (checkpoints/smpl or
     HMU_SMPL_DIR), else on the project's own mannequin."""
-    from dataclasses import replace
-
-    from hmu_demo.render.body_smpl import SmplModelError, find_smpl_file
-
     try:
         path = find_smpl_file()
     except SmplModelError:
@@ -116,8 +112,6 @@ def warm_up(service: StudioService, handlers: StudioHandlers) -> float:
 def create(safe_mode: bool | None = None, checkpoints: Checkpoints | None = None):
     """(service, handlers, Blocks) ready to launch; the models load here (parts that fail are listed
     in ``service.problems`` and shown on the page)."""
-    from hmu_demo.ui.layout import build_app
-
     where = checkpoints or Checkpoints()
     config = ServiceConfig(bundle_dir=where.bundle_dir, judge_dir=where.judge_dir, index=where.index,
                            output_dir=output_folder(), render=app_render())

@@ -2,14 +2,14 @@
 
 A concept comes from the project's lexicon table (``assets/lexicons.json`` through
 :mod:`hmu_demo.data.lexicon`) or is typed by a user at run time (:meth:`Concept.from_text`).
-The closed-form editors (UCE, RECE: reference/unlearning.md §3-4) encode every forget keyword
+The closed-form editors (UCE, RECE) encode every forget keyword
 *alone* and map it to the target text's output; the preserve words are held fixed.
 
 ``target`` is the guide text the erased keywords are mapped to. The default is the neutral caption
-``"a person stands still"`` (the alternative reference §3.4 mentions). HMU's choice, the empty
-string ``""`` (§3.3), is supported, but on the embedded models the empty prompt is far outside what
+``"a person stands still"`` (the UCE paper's neutral-target alternative). HMU's choice, the empty
+string ``""`` (its UCE scripts), is supported, but on the embedded models the empty prompt is far outside what
 the transformers were trained on and UCE towards it left 74-81 % of forget generations violent (val
-sweep, README "Unlearning"); towards the neutral caption, 28 % with keywords alone and 0 % with
+sweep, docs/unlearning.md "Tuning"); towards the neutral caption, 28 % with keywords alone and 0 % with
 the forget motions' captions erased too.
 """
 
@@ -22,7 +22,7 @@ from hmu_demo.data.lexicon import LexiconError, concept_lists, known_concepts, l
 
 __all__ = ["DEFAULT_PRESERVE", "DEFAULT_TARGET", "MAX_ITEMS", "MAX_TEXT", "Concept"]
 
-# HMU's preserve set for violence (reference/unlearning.md §3.3): common motion words.
+# HMU's preserve set for violence (its UCE scripts): common motion words.
 DEFAULT_PRESERVE: tuple[str, ...] = (
     "walk", "walking", "run", "running", "jog", "step", "turn", "dance", "dancing", "move", "moving",
     "steps", "raise", "arm", "leg", "forward", "front", "backward", "sit", "dodge", "moves",

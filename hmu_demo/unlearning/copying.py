@@ -1,4 +1,4 @@
-"""Copies of a bundle that share every tensor an edit does not touch (edits are values: DESIGN.md).
+"""Copies of a bundle that share every tensor an edit does not touch (edits are values).
 
 An "original vs unlearned" pair then costs the memory of the edited tensors only, and the original
 is never modified: the copy's edited tensors are its own.

@@ -22,18 +22,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from hmu_demo.unlearning.copying import copy_with
+from hmu_demo.atomic import atomic_folder, atomic_path
+from hmu_demo.unlearning.edit import Edit
 from hmu_demo.unlearning.gate import ConceptGate
 from hmu_demo.unlearning.report import EditReport
 
-__all__ = ["EDIT_JSON", "EDIT_WEIGHTS", "EditError", "changed_tensors", "load_edit", "save_edit"]
+__all__ = ["EDIT_JSON", "EDIT_WEIGHTS", "EditError", "load_edit", "read_edit_meta", "save_edit"]
 
 FORMAT = "hmu-edit"
 VERSION = 1
@@ -58,43 +59,45 @@ def _tensors(module: torch.nn.Module) -> dict[str, Tensor]:
     return dict(module.state_dict(keep_vars=True))
 
 
-def changed_tensors(original: torch.nn.Module, edited: torch.nn.Module) -> dict[str, Tensor]:
-    """Tensors of ``edited`` that are not the original's own object (edits share all others)."""
-    before = _tensors(original)
-    return {name: t for name, t in _tensors(edited).items() if name not in before or before[name] is not t}
-
-
-def save_edit(original: torch.nn.Module, edited: torch.nn.Module, report: EditReport, folder: str | os.PathLike,
-              backbone: str = "momask") -> Path:
-    """Write ``edited``'s difference from ``original`` and ``report`` to ``folder`` (created; files replaced)."""
-    from safetensors.torch import save_file
-
+def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, backbone: str = "momask") -> Path:
+    """Write ``edit`` (made for ``original``) to ``folder``: a new folder appears whole in one rename;
+    into an existing one the weights go first and edit.json (holding their SHA-256) last, so a kill in
+    between leaves a pair that :func:`load_edit` recognises as mismatched, never a silent mix."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    changed = changed_tensors(original, edited)
     before = _tensors(original)
-    weights = {n: t for n, t in changed.items() if not n.startswith(GATE_PREFIX)}
-    unknown = [n for n in weights if n not in before]
+    unknown = [n for n in edit.tensors if n not in before or n.startswith(GATE_PREFIX)]
     if unknown:
-        raise EditError(f"the edited bundle has tensors the original lacks: {', '.join(unknown)}")
-    fingerprints = {n: _fingerprint(before[n]) for n in weights}
+        raise EditError(f"the edit names tensors the original lacks: {', '.join(unknown)}")
+    fingerprints = {n: _fingerprint(before[n]) for n in edit.tensors}
     if CODEBOOK0 in before:
         fingerprints[CODEBOOK0] = _fingerprint(before[CODEBOOK0])
-    gate = getattr(edited, "gate", None)
-    meta = {"format": FORMAT, "version": VERSION, "backbone": backbone, "report": report.to_dict(),
-            "gate": gate.config() if isinstance(gate, ConceptGate) else None,
+    gate = edit.constraint
+    if gate is not None and not isinstance(gate, ConceptGate):
+        raise EditError(f"cannot save a {type(gate).__name__} sampling constraint (only the concept gate)")
+    tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in edit.tensors.items()}
+    if gate is not None:
+        tensors.update({GATE_PREFIX + n: t.detach().to("cpu").contiguous().clone()
+                        for n, t in gate.state_dict().items()})
+    meta = {"format": FORMAT, "version": VERSION, "backbone": backbone, "report": edit.report.to_dict(),
+            "gate": None if gate is None else gate.config(),
             "base": {"fingerprints": fingerprints,
                      "text_encoder": getattr(getattr(original, "config", None), "text_encoder", None)}}
-    tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in changed.items()}
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        save_file(tensors, str(staging / EDIT_WEIGHTS))
-        meta["weights_sha256"] = _file_sha256(staging / EDIT_WEIGHTS)
-        (staging / EDIT_JSON).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        _publish(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    if not folder.exists():
+        with atomic_folder(folder, replace=False) as staging:
+            _write_pair(tensors, meta, staging / EDIT_WEIGHTS, staging / EDIT_JSON)
+        return folder
+    # the managers publish in reverse order of entry: the weights first, edit.json last
+    with atomic_path(folder / EDIT_JSON) as info, atomic_path(folder / EDIT_WEIGHTS) as weights:
+        _write_pair(tensors, meta, weights, info)
     return folder
+
+
+def _write_pair(tensors: dict[str, Tensor], meta: dict, weights: Path, info: Path) -> None:
+    save_file(tensors, str(weights))
+    meta["weights_sha256"] = _file_sha256(weights)
+    info.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
 def _file_sha256(path: Path) -> str:
@@ -103,23 +106,6 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _publish(staging: Path, folder: Path) -> None:
-    """Move a finished edit into place. A new (or empty) folder appears whole in one rename; into an
-    existing folder the weights go first and edit.json (holding their SHA-256) last, so a kill in
-    between leaves a pair that :func:`load_edit` recognises as mismatched, never a silent mix."""
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-    if not folder.exists():
-        try:
-            os.rename(staging, folder)
-            return
-        except OSError:  # created meanwhile: replace file by file
-            pass
-    folder.mkdir(parents=True, exist_ok=True)
-    os.replace(staging / EDIT_WEIGHTS, folder / EDIT_WEIGHTS)
-    os.replace(staging / EDIT_JSON, folder / EDIT_JSON)
 
 
 def read_edit_meta(folder: str | os.PathLike) -> dict:
@@ -138,15 +124,12 @@ def read_edit_meta(folder: str | os.PathLike) -> dict:
     return meta
 
 
-def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[torch.nn.Module, EditReport, dict]:
-    """Apply a saved edit to a copy of ``bundle``: (edited_bundle, report, edit.json contents).
+def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit, dict]:
+    """A saved edit, checked against ``bundle``: (the Edit, edit.json contents).
 
     Refuses (EditError) a folder that is incomplete or corrupt, or whose base fingerprints do not
-    match ``bundle``. The original bundle is not modified.
+    match ``bundle``. Apply it with ``edit.apply(bundle)``; nothing is modified.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     meta = read_edit_meta(folder)
     report = EditReport.from_dict(meta.get("report"))
     path = Path(folder) / EDIT_WEIGHTS
@@ -172,7 +155,7 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[torch
             raise EditError(f"{path}: tensor {name} {tuple(t.shape)} does not fit this bundle")
         if not torch.isfinite(t).all():
             raise EditError(f"{path}: tensor {name} has non-finite values")
-    edited = copy_with(bundle, weights)
+    gate = None
     gate_config = meta.get("gate")
     if gate_config is not None:
         try:
@@ -186,5 +169,5 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[torch
         if codebook is not None and gate.forbidden.shape[0] != codebook.shape[0]:
             raise EditError(f"{folder}: the gate covers {gate.forbidden.shape[0]} codes, the bundle has "
                             f"{codebook.shape[0]}")
-        edited.gate = gate.to(codebook.device if codebook is not None else "cpu")
-    return edited, report, meta
+        gate = gate.to(codebook.device if codebook is not None else "cpu")
+    return Edit(report, weights, gate), meta

@@ -1,11 +1,11 @@
 """LCR-gated: forbid the flagged codes in the base transformer's sampling, only for prompts about the concept.
 
-SafeMo (reference/unlearning.md §6) criticises codebook replacement for *benign drift*: benign
-motions reuse the replaced codes and change too. LCR-gated edits no weight. It flags codes exactly
-as LCR does (:func:`hmu_demo.unlearning.lcr.flag_codes`) and attaches a :class:`ConceptGate` to a
-copy of the bundle; the generator asks the gate, per prompt, whether the prompt is about the
-concept, and only then masks the flagged codes out of the base transformer's logits (MoMask's
-masked decoding and both BAMM passes) so they can never be sampled. A prompt the gate passes
+SafeMo (arXiv 2601.00590) criticises codebook replacement for *benign drift*: benign motions
+reuse the replaced codes and change too. LCR-gated edits no weight. It flags codes exactly as LCR
+does (:func:`hmu_demo.unlearning.flagging.flag_codes`) and its edit carries a :class:`ConceptGate`
+as its sampling constraint; the text-to-motion pipeline asks the gate, per prompt, whether the
+prompt is about the concept, and only then masks the flagged codes out of the base transformer's
+logits (MoMask's masked decoding and both BAMM passes) so they can never be sampled. A prompt the gate passes
 generates exactly what the original model generates (same logits, same noise).
 
 The text-side check is the union of two tests, both learnt from the code index, never from labels:
@@ -32,11 +32,12 @@ import torch
 from torch import Tensor, nn
 
 from hmu_demo.data.lexicon import Lexicon
-from hmu_demo.models.code_index import CodeIndex
+from hmu_demo.unlearning.code_index import CodeIndex
 from hmu_demo.unlearning.concept import Concept
-from hmu_demo.unlearning.copying import copy_sharing
+from hmu_demo.unlearning.edit import Edit
+from hmu_demo.unlearning.flagging import concept_name, flag_codes, flagged_entries, resolve_lexicon
 from hmu_demo.unlearning.index_text import index_motion_text
-from hmu_demo.unlearning.lcr import concept_name, flag_codes, flagged_entries, resolve_lexicon
+from hmu_demo.unlearning.registry import Method, register
 from hmu_demo.unlearning.report import EditReport
 
 __all__ = [
@@ -143,8 +144,8 @@ class ConceptGate(nn.Module):
 def lcr_gated_edit(bundle, concept: Concept | str | Lexicon | Sequence[str], encoder, *,
                    index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_GATED_K,
                    neighbours: int = DEFAULT_NEIGHBOURS, threshold: float = DEFAULT_THRESHOLD,
-                   match: str = "word", min_occurrence: int = 1) -> tuple[object, EditReport]:
-    """A copy of ``bundle`` (sharing every tensor) with a :class:`ConceptGate` as ``.gate``.
+                   match: str = "word", min_occurrence: int = 1) -> Edit:
+    """An edit that changes no tensor and constrains sampling with a :class:`ConceptGate`.
 
     Codes are flagged exactly as LCR flags them (same ``k``); ``encoder`` is the bundle's text
     encoder, used only when the index's caption embeddings are not cached yet.
@@ -162,8 +163,7 @@ def lcr_gated_edit(bundle, concept: Concept | str | Lexicon | Sequence[str], enc
     forbidden[flagged] = True
     gate = ConceptGate(concept_name(concept), lexicon.keywords, forbidden, motion_text, torch.from_numpy(mask),
                        neighbours=neighbours, threshold=threshold, match=match)
-    edited = copy_sharing(bundle, [])
-    edited.gate = gate.to(bundle.vq.codebook(0).device)
+    gate = gate.to(bundle.vq.codebook(0).device)
     description = "never sampled by the base transformer when the prompt is about the concept"
     report = EditReport(
         method="lcr-gated", concept=concept_name(concept),
@@ -173,4 +173,14 @@ def lcr_gated_edit(bundle, concept: Concept | str | Lexicon | Sequence[str], enc
         details={"motions_forget": stats.motions_forget, "motions_retain": stats.motions_retain,
                  "weights_changed": 0})
     report.seconds = time.perf_counter() - start
-    return edited, report
+    return Edit(report, constraint=gate)
+
+
+def _run(bundle, concept: Concept, *, text_encoder, index: CodeIndex | None = None, **hp) -> Edit:
+    return lcr_gated_edit(bundle, concept, text_encoder, index=index, **hp)
+
+
+register(Method("lcr-gated", "flagged codes never sampled, only for prompts about the concept (no weight changed)",
+                _run, {"k": DEFAULT_GATED_K, "neighbours": DEFAULT_NEIGHBOURS, "threshold": DEFAULT_THRESHOLD},
+                needs_text_encoder=True, needs_index=True, constrains_sampling=True,
+                inspector_views=("codebook", "timeline"), order=60))

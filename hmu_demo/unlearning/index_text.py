@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hmu_demo.models.code_index import CodeIndex
+from hmu_demo.unlearning.code_index import CodeIndex
 
 __all__ = ["index_motion_text", "motion_text_embeddings", "text_cache_path"]
 

@@ -20,22 +20,27 @@ Choices (§3.3-3.4):
 - Every transformer with a ``cond_emb`` is edited: ``masked``, ``residual`` and ``bamm`` when present.
   The classifier-free-guidance null branch feeds a zero vector, so it outputs the bias and is
   unaffected by any weight edit.
-- The edited bundle is a deep copy that *shares* every tensor except the edited weights (edits are
-  values, not mutations: DESIGN.md): memory cost = the new weights only; the original is untouched.
+- The edit names the new weights only; applied, it shares every other tensor with the original
+  (memory cost = the new weights), and the original is untouched.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from hmu_demo.unlearning.code_index import CodeIndex
 from hmu_demo.unlearning.concept import Concept
-from hmu_demo.unlearning.copying import copy_with
+from hmu_demo.unlearning.edit import Edit
+from hmu_demo.unlearning.flagging import concept_split, load_index
+from hmu_demo.unlearning.index_text import index_motion_text
+from hmu_demo.unlearning.registry import Method, check_split, register
 from hmu_demo.unlearning.report import EditReport, layer_changes
 
 __all__ = [
@@ -201,7 +206,7 @@ def uce_edit(bundle, concept: Concept, encoder, *, lam: float = DEFAULT_LAM,
              erase_scale: float = DEFAULT_ERASE_SCALE, preserve_scale: float = DEFAULT_PRESERVE_SCALE,
              preserve_texts: Sequence[str] = (), mode: TargetMode = DEFAULT_TARGET_MODE,
              extra_erase: Tensor | None = None, extra_preserve: Tensor | None = None):
-    """UCE on every ``cond_emb`` weight of a copy of ``bundle``; returns (edited_bundle, EditReport).
+    """UCE on every ``cond_emb`` weight of ``bundle``: the :class:`Edit` (``bundle`` is not modified).
 
     ``encoder`` is the bundle's text encoder (``bundle.make_text_encoder()``); ``preserve_texts``
     (e.g. retain captions) join the concept's preserve words, each with weight ``preserve_scale``.
@@ -209,7 +214,6 @@ def uce_edit(bundle, concept: Concept, encoder, *, lam: float = DEFAULT_LAM,
     start = time.perf_counter()
     old, C_e, C_t, C_p = prepare_edit(bundle, concept, encoder, preserve_texts, mode, extra_erase, extra_preserve)
     new = {name: uce_solve(w, C_e, C_t, C_p, lam, erase_scale, preserve_scale, mode) for name, w in old.items()}
-    edited = copy_with(bundle, {f"{name}.weight": w for name, w in new.items()})
     report = EditReport(
         "uce", concept.name,
         {"lam": float(lam), "erase_scale": float(erase_scale), "preserve_scale": float(preserve_scale),
@@ -218,4 +222,64 @@ def uce_edit(bundle, concept: Concept, encoder, *, lam: float = DEFAULT_LAM,
         details={"lam_over_mean_sq_norm": float(lam) / max(float((C_e ** 2).sum(1).mean()), 1e-12)},
     )
     report.seconds = time.perf_counter() - start
-    return edited, report
+    return Edit(report, {f"{name}.weight": w for name, w in new.items()})
+
+
+# ----------------------------------------------------------------------------- the registered method
+
+#: Code-index motions ``erase_motions`` / ``preserve_motions`` may add (at most, each).
+MAX_INDEX_MOTIONS = 100_000
+#: UCE/RECE defaults, from the val sweep (docs/unlearning.md): every forget motion of the index
+#: (706 for violence) erased, 1024 retain motions preserved; with keywords alone and HMU's target ""
+#: 74-81 % of forget generations stayed violent.
+DEFAULT_ERASE_MOTIONS = 1024
+DEFAULT_PRESERVE_MOTIONS = 1024
+
+
+def _spread_motions(mask: np.ndarray, count: object, forget: bool, what: str) -> list[int]:
+    """Indices of ``count`` forget (or retain) motions of the split, evenly spread over the index."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_INDEX_MOTIONS:
+        raise ValueError(f"{what} must be an integer in 0..{MAX_INDEX_MOTIONS}, got {count!r}")
+    rows = np.flatnonzero(mask == forget)
+    if count == 0 or rows.size == 0:
+        return []
+    picks = np.linspace(0, rows.size - 1, num=min(count, rows.size)).round().astype(int)
+    return [int(rows[i]) for i in dict.fromkeys(picks.tolist())]
+
+
+def text_edit_runner(editor: Callable[..., Edit], method: str) -> Callable[..., Edit]:
+    """The registry's function for a text-side edit (UCE, RECE): besides the concept's keywords it
+    erases ``erase_motions`` forget motions of the code index and preserves ``preserve_motions`` retain
+    ones, each by its captions' mean embedding (the index is read only when one of them is non-zero)."""
+
+    def run(bundle, concept: Concept, *, text_encoder, index: CodeIndex | str | None = None,
+            erase_motions: int = DEFAULT_ERASE_MOTIONS, preserve_motions: int = DEFAULT_PRESERVE_MOTIONS,
+            **hp) -> Edit:
+        extra_erase = extra_preserve = None
+        erase: list[int] = []
+        preserve: list[int] = []
+        index_seconds = 0.0
+        if erase_motions != 0 or preserve_motions != 0:  # bad values are reported by _spread_motions
+            start = time.perf_counter()
+            idx = load_index(index)
+            mask = concept_split(idx, concept)
+            check_split(mask, concept, method, needs_index=False)
+            erase = _spread_motions(mask, erase_motions, True, "erase_motions")
+            preserve = _spread_motions(mask, preserve_motions, False, "preserve_motions")
+            motion_text = index_motion_text(idx, text_encoder)
+            extra_erase, extra_preserve = motion_text[erase], motion_text[preserve]
+            index_seconds = time.perf_counter() - start
+        edit = editor(bundle, concept, text_encoder, extra_erase=extra_erase, extra_preserve=extra_preserve, **hp)
+        edit.report.hyperparameters.update(erase_motions=len(erase), preserve_motions=len(preserve))
+        if erase or preserve:
+            edit.report.seconds += index_seconds
+        return edit
+
+    return run
+
+
+register(Method("uce", "closed-form edit of the text-condition projections (cond_emb)", text_edit_runner(uce_edit, "uce"),
+                {"lam": DEFAULT_LAM, "erase_scale": DEFAULT_ERASE_SCALE, "preserve_scale": DEFAULT_PRESERVE_SCALE,
+                 "mode": DEFAULT_TARGET_MODE, "erase_motions": DEFAULT_ERASE_MOTIONS,
+                 "preserve_motions": DEFAULT_PRESERVE_MOTIONS},
+                needs_text_encoder=True, edits_text=True, inspector_views=("condition_shift", "timeline"), order=10))

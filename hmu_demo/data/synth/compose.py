@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hmu_demo.data.captions import Caption
-from hmu_demo.data.synth.actions import ACTIONS, SAFE_ACTIONS, VIOLENT_ACTIONS, ActionSpec, Params
+from hmu_demo.data.synth.actions import ACTIONS, SAFE_ACTIONS, VIOLENT_ACTIONS, ActionSpec
 from hmu_demo.data.synth.captions import SegmentWords, compose_caption, make_caption
 from hmu_demo.data.synth.keyframes import State, Style
+from hmu_demo.data.synth.keys import Params
 from hmu_demo.data.synth.rig import SIDES, Body, Channels, pose_joints
 from hmu_demo.data.synth.validate import check_clip
 from hmu_demo.motion.features import features_to_joints, joints_to_features

@@ -1,8 +1,8 @@
 """Write a SynthMotion corpus as a complete HumanML3D-layout folder.
 
 Clips are generated in worker processes (each from its own (seed, index) generator, so the
-result does not depend on the number of workers), written to ``DIR.partial`` and moved into
-place only when everything is there: an interrupted build never leaves a half corpus that looks
+result does not depend on the number of workers), written to a hidden staging folder beside ``DIR``
+and moved into place only when everything is there: an interrupted build never leaves a half corpus that looks
 complete. ``corpus.json`` records how the corpus was made so callers can reuse it.
 """
 
@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from hmu_demo.atomic import atomic_folder
+from hmu_demo.config import ConfigBase
 from hmu_demo.data.captions import format_caption_line
 from hmu_demo.data.synth.compose import generate_clip
 from hmu_demo.motion.normalization import dataset_statistics
@@ -31,7 +32,7 @@ SPLIT_SHARES = {"train": 0.80, "val": 0.05, "test": 0.15}  # HumanML3D's proport
 
 
 @dataclass(frozen=True)
-class CorpusSpec:
+class CorpusSpec(ConfigBase):
     """What determines a corpus: same spec -> byte-identical files."""
 
     size: int = DEFAULT_SIZE
@@ -88,11 +89,15 @@ def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None
         raise ValueError(f"violent share must be between 0 and 1 (got {spec.violent_share})")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already exists and is not empty (use --overwrite to replace it)")
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    with atomic_folder(out) as partial:
+        _write_corpus(partial, spec, workers, progress)
+    return out
+
+
+def _write_corpus(partial: Path, spec: CorpusSpec, workers: int | None, progress: bool) -> None:
+    """Every file of the corpus into the (empty) staging folder ``partial``."""
     for sub in ("new_joint_vecs", "new_joints", "texts"):
         (partial / sub).mkdir(parents=True)
-
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = 50
     jobs = [(partial, spec, list(range(i, min(i + chunk, spec.size)))) for i in range(0, spec.size, chunk)]
@@ -120,13 +125,8 @@ def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None
     np.save(partial / "Mean.npy", mean.astype(np.float32))
     np.save(partial / "Std.npy", std.astype(np.float32))
     redrawn = sum(1 for line in labels if json.loads(line).get("attempt", 0) > 0)
-    manifest = {"name": "SynthMotion", **asdict(spec), "redrawn_clips": redrawn}
+    manifest = {"name": "SynthMotion", **spec.to_dict(), "redrawn_clips": redrawn}
     (partial / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
-    return out
 
 
 def read_spec(root: Path) -> CorpusSpec | None:
@@ -135,8 +135,7 @@ def read_spec(root: Path) -> CorpusSpec | None:
     if not manifest.is_file():
         return None
     data = json.loads(manifest.read_text())
-    return CorpusSpec(size=data["size"], seed=data["seed"], violent_share=data["violent_share"],
-                      version=data["version"])
+    return CorpusSpec.from_dict({k: data[k] for k in ("size", "seed", "violent_share", "version")})
 
 
 def ensure_corpus(root: Path, spec: CorpusSpec = CorpusSpec(), progress: bool = True) -> Path:

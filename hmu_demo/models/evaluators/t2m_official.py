@@ -1,6 +1,6 @@
 """Guo et al.'s T2M evaluator (2022) loaded from the official files: the metric every paper reports.
 
-Files (reference/evaluation.md §1), under a folder laid out like the official repositories:
+Files (those EricGuo5513/text-to-motion publishes), under a folder laid out like the official repositories:
 
 * ``checkpoints/t2m/text_mot_match/model/finest.tar``: ``torch.save`` dict with the state dicts
   ``text_encoder``, ``motion_encoder``, ``movement_encoder`` (plus optimizer state, epoch, iter,
@@ -21,15 +21,18 @@ import pickle
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
 from hmu_demo.data.captions import Caption
-from hmu_demo.eval.evaluator import EvaluatorError, TextMotionEvaluator
-from hmu_demo.eval.evaluator_nets import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
-from hmu_demo.eval.word_vectorizer import MAX_TOKENS, POS_CLASSES, WordVectorizer
+from hmu_demo.cli import one_line
+from hmu_demo.config import resolve_device
+from hmu_demo.models.evaluators.base import EvaluatorError, TextMotionEvaluator
+from hmu_demo.models.evaluators.nets import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
+from hmu_demo.models.evaluators.word_vectorizer import MAX_TOKENS, POS_CLASSES, WordVectorizer
 
 __all__ = [
     "OfficialT2MEvaluator",
@@ -169,16 +172,12 @@ def build_nets(states: Mapping[str, Mapping[str, Tensor]], source: str = "<memor
     return nets
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def _device(device: str | torch.device | None) -> torch.device:
+    """:func:`hmu_demo.config.resolve_device`, its refusals as EvaluatorError (the loader's one error type)."""
     try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise EvaluatorError(f"unknown device {device!r}: {_first_line(err)}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EvaluatorError(f"device {str(dev)!r} was asked for but CUDA is not available here; use 'cpu'")
-    return dev
+        return resolve_device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise EvaluatorError(f"device {device!r}: {one_line(err)}") from err
 
 
 # -------------------------------------------------------------------------------------- evaluator
@@ -207,7 +206,7 @@ class OfficialT2MEvaluator(TextMotionEvaluator):
         if vectorizer.dim != word_size:
             raise EvaluatorError(f"{source}: the word vectors are {vectorizer.dim}-d but the text encoder "
                                  f"takes {word_size}-d words")
-        self.device = _resolve_device(device)
+        self.device = _device(device)
         self.movement_encoder = movement_encoder.to(self.device).eval()
         self.motion_encoder = motion_encoder.to(self.device).eval()
         self.text_encoder = text_encoder.to(self.device).eval()

@@ -1,6 +1,6 @@
 """GloVe word vectors + part-of-speech one-hots: the text input of the official T2M evaluator.
 
-Reproduces the rules of Guo et al.'s ``WordVectorizer`` (reference/evaluation.md §1.1) so that the
+Reproduces the rules of Guo et al.'s ``WordVectorizer`` (text-to-motion's ``utils/word_vectorizer.py``) so that the
 official text encoder sees exactly what it was trained on:
 
 * a ``word/POS`` token maps to the word's GloVe row; an unknown word maps to ``unk`` with POS OTHER;
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hmu_demo.eval.evaluator import EvaluatorError
+from hmu_demo.models.evaluators.base import EvaluatorError
 
 __all__ = ["POS_CLASSES", "VIP_WORDS", "MAX_TOKENS", "GLOVE_FILES", "WordVectorizer"]
 

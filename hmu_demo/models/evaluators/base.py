@@ -2,13 +2,13 @@
 
 Two implementations share the interface:
 
-* :class:`hmu_demo.eval.t2m_official.OfficialT2MEvaluator`: Guo et al.'s evaluator loaded from the
+* :class:`hmu_demo.models.evaluators.t2m_official.OfficialT2MEvaluator`: Guo et al.'s evaluator loaded from the
   official files (GloVe word vectors + part-of-speech one-hots on the text side);
-* :class:`hmu_demo.eval.embedded_evaluator.EmbeddedEvaluator`: the same motion design trained on
+* :class:`hmu_demo.models.evaluators.embedded.EmbeddedEvaluator`: the same motion design trained on
   SynthMotion, with a text side on the MiniLM sentence embedding, shipped in ``checkpoints/``.
 
 Motions are given as raw (de-normalised) HumanML3D feature arrays (T, 263), one per motion, as
-the data set stores them and as :class:`hmu_demo.generate.Generator` returns them; each evaluator
+the data set stores them and as :class:`hmu_demo.pipelines.text_to_motion.TextToMotionPipeline` returns them; each evaluator
 normalises with its own statistics. Captions are :class:`hmu_demo.data.captions.Caption` objects:
 the official evaluator reads their ``word/POS`` tokens, the embedded one their text.
 """

@@ -20,22 +20,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from hmu_demo.atomic import atomic_path, write_text
+from hmu_demo.config import CHECKPOINTS_DIR, ConfigBase
 from hmu_demo.data.captions import Caption
-from hmu_demo.eval.evaluator import EvaluatorError, TextMotionEvaluator
-from hmu_demo.eval.evaluator_nets import MotionEncoderBiGRUCo, MovementConvEncoder
+from hmu_demo.models.evaluators.base import EvaluatorError, TextMotionEvaluator
+from hmu_demo.models.evaluators.nets import MotionEncoderBiGRUCo, MovementConvEncoder
+from hmu_demo.models.text import text_encoder as make_text_encoder
 from hmu_demo.motion.skeleton import MAX_FRAMES
 
 __all__ = ["EmbeddedEvaluator", "EvaluatorConfig", "EvaluatorNet", "SentenceTextHead", "DEFAULT_EVALUATOR",
            "WEIGHTS_FILE", "CONFIG_FILE", "pad_motions", "UNIT", "PAD_FRAMES"]
 
-DEFAULT_EVALUATOR = Path(__file__).resolve().parents[2] / "checkpoints" / "evaluator"
+DEFAULT_EVALUATOR = CHECKPOINTS_DIR / "evaluator"
 WEIGHTS_FILE = "evaluator.safetensors"
 CONFIG_FILE = "evaluator.json"
 CONTACT_DIMS = 4
@@ -46,16 +51,16 @@ PAD_FRAMES = MAX_FRAMES
 
 
 @dataclass(frozen=True)
-class EvaluatorConfig:
+class EvaluatorConfig(ConfigBase):
     """Sizes of the embedded evaluator (the official one: 259/512/512, 512/1024/512)."""
 
-    pose_dim: int = 263
-    movement_hidden: int = 256
-    movement_dim: int = 256
-    motion_hidden: int = 256
-    text_dim: int = 384
-    text_hidden: int = 256
-    dim: int = 128
+    pose_dim: int = 263             # HumanML3D features per frame (the last 4 are foot contacts)
+    movement_hidden: int = 256      # movement convolutions: hidden channels ...
+    movement_dim: int = 256         # ... and movement code size
+    motion_hidden: int = 256        # motion BiGRU state
+    text_dim: int = 384             # the sentence embedding (MiniLM)
+    text_hidden: int = 256          # text head's hidden layer
+    dim: int = 128                  # the joint embedding space
     text_encoder: str = "minilm"
 
 
@@ -137,18 +142,13 @@ class EmbeddedEvaluator(TextMotionEvaluator):
     @property
     def text_encoder(self):
         if self._text_encoder is None:
-            from hmu_demo.models.text import text_encoder
-
-            self._text_encoder = text_encoder(self.cfg.text_encoder, device=self.device)
+            self._text_encoder = make_text_encoder(self.cfg.text_encoder, device=self.device)
         return self._text_encoder
 
     # -- files ------------------------------------------------------------------------------------
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_EVALUATOR, device: str | torch.device = "cpu",
              text_encoder=None) -> "EmbeddedEvaluator":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         cfg_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
         for path in (cfg_path, weights_path):
@@ -156,7 +156,7 @@ class EmbeddedEvaluator(TextMotionEvaluator):
                 raise EvaluatorError(f"no evaluator file {path} (train one: python -m hmu_demo.train.evaluator)")
         try:
             meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-            cfg = EvaluatorConfig(**meta["config"])
+            cfg = EvaluatorConfig.from_dict(meta["config"])
             mean = np.asarray(meta["mean"], dtype=np.float32)
             std = np.asarray(meta["std"], dtype=np.float32)
         except (ValueError, KeyError, TypeError) as err:
@@ -173,18 +173,16 @@ class EmbeddedEvaluator(TextMotionEvaluator):
         return cls(net, mean, std, meta.get("info", {}), folder, device, text_encoder)
 
     def save(self, folder: str | Path, info: dict | None = None) -> None:
-        """Weights (float32) and config, written next to each other; ``info`` replaces the stored one."""
-        from safetensors.torch import save_file
-
+        """Weights (float32) and config, each written atomically; ``info`` replaces the stored one."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         if info is not None:
             self.info = info
         state = {k: v.detach().cpu().float().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
-        meta = {"format": "hmu-evaluator", "version": 1, "config": asdict(self.cfg),
+        with atomic_path(folder / WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp))
+        meta = {"format": "hmu-evaluator", "version": 1, "config": self.cfg.to_dict(),
                 "mean": self.mean.tolist(), "std": self.std.tolist(), "info": self.info}
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        write_text(folder / CONFIG_FILE, json.dumps(meta, indent=1) + "\n")
 
     # -- embeddings ---------------------------------------------------------------------------------
     def describe(self) -> str:

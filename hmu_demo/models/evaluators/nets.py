@@ -1,4 +1,5 @@
-"""The text-motion evaluator's networks (Guo et al. 2022; reference/evaluation.md §1).
+"""The text-motion evaluator's networks (Guo et al. 2022, "Generating Diverse and Natural 3D Human Motions
+from Text"; docs/evaluation.md).
 
 Module and parameter names follow the official checkpoint (``movement_encoder``, ``motion_encoder``,
 ``text_encoder`` state dicts of ``text_mot_match/model/finest.tar``), so the official weights load

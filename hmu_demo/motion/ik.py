@@ -14,7 +14,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from hmu_demo.motion.geometry import normalize
-from hmu_demo.motion.skeleton import NUM_JOINTS, PARENTS
+from hmu_demo.motion.skeleton import NUM_JOINTS, PARENTS, REST_OFFSETS
 
 _X = np.array([1.0, 0.0, 0.0])
 _Y = np.array([0.0, 1.0, 0.0])
@@ -185,8 +185,6 @@ def bone_lengths_of(joints: np.ndarray) -> np.ndarray:
 
 def rest_skeleton_for(joints: np.ndarray) -> np.ndarray:
     """Our T-pose rest skeleton (22, 3) with the bone lengths of this motion."""
-    from hmu_demo.motion.skeleton import REST_OFFSETS
-
     lengths = bone_lengths_of(joints)
     directions = normalize(REST_OFFSETS)
     offsets = directions * lengths[:, None]

@@ -1,6 +1,6 @@
 """The code index: which base-layer RVQ codes each training motion uses, with its captions and label.
 
-LCR (reference/unlearning.md) and the codebook inspector need, per code, the motions whose
+LCR (latent code replacement) and the codebook inspector need, per code, the motions whose
 encoding uses it and whether those motions are violent. Encoding the corpus at run time would
 need the corpus; the index is built once, when the models are trained, and shipped beside them
 (``checkpoints/embedded/code_index.json.gz``, a few hundred KB).
@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from hmu_demo.atomic import atomic_path
+from hmu_demo.data.humanml3d import MotionDataset
+from hmu_demo.models.bundle import ModelBundle
 
 __all__ = ["CodeIndex", "IndexedMotion", "CodeIndexError"]
 
@@ -82,10 +85,8 @@ class CodeIndex:
     # ------------------------------------------------------------------ build
     @classmethod
     @torch.no_grad()
-    def build(cls, bundle, data: str | Path, split: str = "train", batch_size: int = 128) -> "CodeIndex":
+    def build(cls, bundle: ModelBundle, data: str | Path, split: str = "train", batch_size: int = 128) -> "CodeIndex":
         """Encode every motion of ``split`` (whole clip, cropped to a multiple of 4 frames) with ``bundle.vq``."""
-        from hmu_demo.data.humanml3d import MotionDataset
-
         dataset = MotionDataset(data)
         labels = dataset.labels() or {}
         vq, normalizer = bundle.vq.eval(), bundle.normalizer
@@ -123,18 +124,14 @@ class CodeIndex:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format": FORMAT, "version": VERSION, "nb_code": self.nb_code, "layer": self.layer,
                    "split": self.split,
                    "motions": [{"id": m.id, "captions": list(m.captions), "violent": m.violent,
                                 "actions": list(m.actions), "codes": list(m.codes), "counts": list(m.counts)}
                                for m in self.motions]}
-        tmp = path.with_name(f".{path.name}.tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as fh:
+        with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as fh:
             json.dump(payload, fh, separators=(",", ":"))
-        os.replace(tmp, path)
-        return path
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "CodeIndex":
