@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from hmu_demo.eval.generation import ORIGINAL, default_methods, generate_motions, make_contenders
 from hmu_demo.generate import main as generate_main
 from hmu_demo.models.bundle import BundleConfig, ModelBundle
 from hmu_demo.pipelines.requests import GenerationRequest
@@ -97,3 +98,16 @@ def test_registered_method_is_in_the_app_dropdown(toy_method):
     dropdowns = [block for block in demo.blocks.values() if isinstance(block, gr.Dropdown)]
     choices = [[value for _, value in block.choices] for block in dropdowns]
     assert any(TOY in values and "lcr-gated" in values for values in choices)
+
+
+def test_registered_method_is_in_the_benchmark(toy_method):
+    assert default_methods()[-1] == TOY
+    bundle = _bundle()
+    encoder = bundle.make_text_encoder()
+    contenders = make_contenders(bundle, encoder, [ORIGINAL, TOY], "violence", torch.device("cpu"),
+                                 hyperparameters={TOY: {"scale": 2.0}})
+    assert [c.name for c in contenders] == [ORIGINAL, TOY]
+    assert contenders[1].info["hyperparameters"] == {"scale": 2.0}
+    keys = [("a man kicks the door", 16)]
+    original, toy = (generate_motions(c.pipeline, keys, "momask", seed=0, batch_size=4)[keys[0]] for c in contenders)
+    assert np.array_equal(original.tokens, toy.tokens) and not np.array_equal(original.joints, toy.joints)
