@@ -16,7 +16,7 @@ C3 = (512, 512, 3)
 C1 = (512, 512, 1)
 B512 = (512,)
 
-# reference/momask_bamm.md §2, written out in full: 72 tensors, 21,009,671 values.
+# The official RVQ-VAE state dict (MoMask release), written out in full: 72 tensors, 21,009,671 values.
 OFFICIAL_VQ_SHAPES: dict[str, tuple[int, ...]] = {
     "encoder.model.0.weight": (512, 263, 3),
     "encoder.model.0.bias": B512,
@@ -92,7 +92,7 @@ OFFICIAL_VQ_SHAPES: dict[str, tuple[int, ...]] = {
     "quantizer.layers.5.codebook": (512, 512),
 }
 
-# reference/momask_bamm.md §5.
+# The official length estimator state dict (MoMask release).
 OFFICIAL_LENGTH_SHAPES: dict[str, tuple[int, ...]] = {
     "output.0.weight": (512, 512),
     "output.0.bias": (512,),

@@ -1,4 +1,4 @@
-"""UCE / RECE closed forms, Concept validation and bundle edits (reference/unlearning.md §3-4)."""
+"""UCE / RECE closed forms, Concept validation and bundle edits."""
 
 from __future__ import annotations
 

@@ -149,7 +149,7 @@ def select_codes(stats: CodeStats, k: int) -> list[int]:
 
 
 def select_per_concept(index: CodeIndex, ks: dict, match: str = "word", min_occurrence: int = 1) -> list[int]:
-    """§2.4 per-concept combination: union, in order, of each sub-concept's own selection.
+    """The per-concept combination of HMU's code: union, in order, of each sub-concept's own selection.
 
     ``ks`` maps what :func:`concept_split` accepts (a concept name, "kw1, kw2", a Lexicon) to its k,
     e.g. ``{"kick,": 16, "punch, jab, box, hit, beat": 8}``. Each sub-concept uses its *own*
@@ -186,7 +186,7 @@ def flag_codes(bundle, concept: np.ndarray | Concept | str | Lexicon | Sequence[
     ``concept`` is a forget mask over ``index.motions`` or what :func:`concept_split` accepts.
     ``index`` is a CodeIndex or its path (default: the embedded one); it must code layer 0 of a
     codebook with as many rows as the bundle's. ``codes`` overrides the selection (e.g. a union
-    of per-sub-concept selections, §2.4); their scores are still reported.
+    of per-sub-concept selections); their scores are still reported.
     """
     idx = load_index(index)
     live = bundle.vq.codebook(0)

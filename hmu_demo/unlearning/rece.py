@@ -1,6 +1,6 @@
 """RECE (Reliable and Efficient Concept Erasure): UCE, then adversarial embeddings erased in turn.
 
-Reference/unlearning.md §4, learnt from the paper's description (not copied). After a UCE edit
+The RECE paper (arXiv 2407.12383), learnt from its description (not copied). After a UCE edit
 (W_l -> W'_l for every edited ``cond_emb`` l), each epoch and each forget keyword c:
 
 1. the adversarial embedding that best recovers the *original* outputs with the edited weights,
@@ -10,7 +10,7 @@ Reference/unlearning.md §4, learnt from the paper's description (not copied). A
    same target text and preserve set.
 
 ``official_variant=True`` reproduces the HMU code instead: edited weights on both sides,
-c' = (λ_r I + Σ W'ᵀW')⁻¹ (Σ W'ᵀW') c (λ_r 1e-3 there), which is c slightly shrunk (§4.3).
+c' = (λ_r I + Σ W'ᵀW')⁻¹ (Σ W'ᵀW') c (λ_r 1e-3 there), which is c slightly shrunk.
 Weight-only (no bias): the bias cancels from W'x + b vs W c + b. The sum over l runs over every
 edited layer (masked, residual and bamm when present), since they all read the same text embedding.
 Solved in float64 with linear solves. No validation-based choice of the best epoch (the

@@ -1,6 +1,6 @@
 """UCE (Unified Concept Editing) on the text-condition projections ``cond_emb``.
 
-Reference/unlearning.md §3, learnt from the paper's objective (not copied from any code). For one
+The UCE paper (arXiv 2308.14761), learnt from its objective (not copied from any code). For one
 linear map W (d_out × d_in), erase inputs c_i with output targets v_i* and preserved inputs c_j:
 
     L(W) = s_e Σ_i ‖W c_i − v_i*‖² + s_p Σ_j ‖W c_j − W_old c_j‖² + λ ‖W − W_old‖_F²
@@ -9,7 +9,7 @@ whose minimiser is W_new = W_old + s_e Σ_i (v_i* − W_old c_i) c_iᵀ M⁻¹,
 M = λI + s_e Σ_i c_i c_iᵀ + s_p Σ_j c_j c_jᵀ (symmetric positive definite for λ > 0).
 It is computed in float64 with a linear solve (no explicit inverse).
 
-Choices (§3.3-3.4):
+Choices:
 
 - **Weight-only targets**: v* = W_old c_target (``"replace"``, the UCE paper) or HMU's ``"tensor"``
   form u = W c/‖W c‖, v* = W c_t − (W c_t · u) u, always with ``F.linear(c, W)`` (no bias), so the
