@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmu_demo.atomic import atomic_path
 from hmu_demo.unlearning.code_index import CodeIndex
 
 __all__ = ["index_motion_text", "motion_text_embeddings", "text_cache_path"]
@@ -72,15 +73,14 @@ def _cached_encoder(path: Path) -> str | None:
 
 
 def _write_cache(path: Path, index: CodeIndex, encoder_name: str, emb: Tensor) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
     try:
-        np.savez_compressed(tmp, format=np.array(TEXT_CACHE_FORMAT), encoder=np.array(encoder_name),
-                            captions_sha256=np.array(_captions_digest(index)),
-                            ids=np.array([m.id for m in index.motions]),
-                            embeddings=emb.numpy().astype(np.float16))
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:  # numpy would add .npz to any other name
+            np.savez_compressed(tmp, format=np.array(TEXT_CACHE_FORMAT), encoder=np.array(encoder_name),
+                                captions_sha256=np.array(_captions_digest(index)),
+                                ids=np.array([m.id for m in index.motions]),
+                                embeddings=emb.numpy().astype(np.float16))
     except OSError:  # a read-only checkout still works, just slower next time
-        tmp.unlink(missing_ok=True)
+        pass
 
 
 @torch.no_grad()
