@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_folder", "write_bytes", "write_text"]
+__all__ = ["StagedFile", "atomic_path", "atomic_folder", "write_bytes", "write_text"]
 
 
 def _read_umask() -> int:
@@ -26,23 +26,39 @@ def _read_umask() -> int:
 UMASK = _read_umask()
 
 
+class StagedFile:
+    """A hidden temporary file beside ``path``, for a writer that cannot work inside a ``with`` block
+    (one fed across several calls): :meth:`commit` renames it onto ``path``, :meth:`discard` removes
+    it (after a commit there is nothing left to remove). ``suffix`` ends the temporary name (a writer
+    that picks its format by the file name, such as ffmpeg, wants ``path``'s own); the file gets the
+    permissions a plain ``open`` would give it. The parent folder is created."""
+
+    def __init__(self, path: str | os.PathLike, suffix: str = ".tmp") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        os.chmod(self.tmp, 0o666 & ~UMASK)
+
+    def commit(self) -> Path:
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """A hidden temporary path beside ``path`` to write to; renamed onto ``path`` when the block
-    ends, removed when it fails. The parent folder is created. ``suffix`` ends the temporary name
-    (a writer that picks its format by the file name, such as ffmpeg, wants ``path``'s own); the
-    file gets the permissions a plain ``open`` would give it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~UMASK)
+    """A :class:`StagedFile`'s temporary path to write to; renamed onto ``path`` when the block ends,
+    removed when it fails."""
+    staged = StagedFile(path, suffix)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield staged.tmp
+        staged.commit()
     finally:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -58,7 +58,7 @@ from hmu_demo.eval.generation import (ORIGINAL, Contender, check_methods, constr
 from hmu_demo.eval.loading import EvalError, check_backbones, load_bundle, load_judge
 from hmu_demo.eval.metrics.intervals import mean_entry, rate_entry
 from hmu_demo.eval.presets import Preset, add_evaluation_arguments, csv_list, parse_hp, run_preset
-from hmu_demo.eval.smoothness import segment_boundaries, transition_jerk
+from hmu_demo.eval.smoothness import judged_transition_jerk
 from hmu_demo.models.bundle import ModelBundle
 from hmu_demo.models.judge.scoring import Judge
 from hmu_demo.pipelines.requests import BACKBONES
@@ -72,8 +72,6 @@ CONCEPT = "violence"
 DEFAULT_LIMIT = 200
 TARGET_FORGET = 0.10
 TARGET_RETAIN_DROP = 0.03
-JERK_WINDOW = 5
-MIN_SEGMENT = 4
 
 
 def _group_metrics(judge: Judge, joints: dict, groups: CaseGroups, batch_size: int) -> dict:
@@ -90,11 +88,8 @@ def _group_metrics(judge: Judge, joints: dict, groups: CaseGroups, batch_size: i
     out.update(rate_entry("violent_share_retain", [v(c).violent for c in groups.retain]))
     jerks, ratios = [], []
     for c in groups.composed:
-        clip = joints[(c.text, c.frames)]
-        if clip.shape[0] < 4:
-            continue
-        report = transition_jerk(clip, segment_boundaries(v(c).segments(), MIN_SEGMENT), window=JERK_WINDOW)
-        if report.transition_jerk is not None:
+        report = judged_transition_jerk(joints[(c.text, c.frames)], v(c).segments())
+        if report is not None and report.transition_jerk is not None:
             jerks.append(report.transition_jerk)
             if report.transition_ratio is not None:
                 ratios.append(report.transition_ratio)

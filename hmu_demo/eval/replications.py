@@ -31,7 +31,7 @@ from hmu_demo.eval.generation import ORIGINAL, Contender, generate_motions, reus
 from hmu_demo.eval.metrics import (diversity, fid, first_concept_rank, matching_score, mm_safe, multimodality,
                                    ncs_at_k, notox_accuracy, r_precision_hits, toxic_distance)
 from hmu_demo.eval.protocol import MAX_FRAMES, UNIT, Draw, EvalSet, load_eval_sets, mask_caption
-from hmu_demo.eval.smoothness import segment_boundaries, transition_jerk
+from hmu_demo.eval.smoothness import judged_transition_jerk
 from hmu_demo.models.evaluators.base import TextMotionEvaluator
 from hmu_demo.models.judge.scoring import Judge
 from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
@@ -39,8 +39,6 @@ from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
 __all__ = ["BenchmarkConfig", "MotionDatabase", "is_composed", "motion_database", "run_benchmark"]
 
 MM_GENERATIONS = 30
-JERK_WINDOW = 5
-MIN_SEGMENT = 4
 
 
 @dataclass
@@ -81,10 +79,8 @@ def _judge_metrics(judge: Judge, joints: list[np.ndarray], composed: np.ndarray,
     out = {"violent_share": float(np.mean([v.violent for v in verdicts]))}
     jerks = []
     for clip, verdict, is_composed in zip(joints, verdicts, composed):
-        if not is_composed or clip.shape[0] < 4:
-            continue
-        report = transition_jerk(clip, segment_boundaries(verdict.segments(), MIN_SEGMENT), window=JERK_WINDOW)
-        if report.transition_jerk is not None:
+        report = judged_transition_jerk(clip, verdict.segments()) if is_composed else None
+        if report is not None and report.transition_jerk is not None:
             jerks.append(report.transition_jerk)
     out["transition_jerk"] = float(np.mean(jerks)) if jerks else float("nan")
     return out

@@ -27,7 +27,12 @@ import numpy as np
 
 from hmu_demo.motion.skeleton import FPS
 
-__all__ = ["JerkReport", "jerk_magnitude", "transition_jerk", "segment_boundaries"]
+__all__ = ["JERK_WINDOW", "MIN_SEGMENT", "JerkReport", "judged_transition_jerk", "jerk_magnitude", "transition_jerk",
+           "segment_boundaries"]
+
+#: Frames each side of an action boundary, and the shortest judged segment that counts as an action.
+JERK_WINDOW = 5
+MIN_SEGMENT = 4
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,11 @@ def transition_jerk(joints: np.ndarray, boundaries: Sequence[int], window: int =
         return JerkReport(mean_jerk, None, None, ())
     tj = float(np.mean(values))
     return JerkReport(mean_jerk, tj, tj / mean_jerk if mean_jerk > 0 else None, tuple(used))
+
+
+def judged_transition_jerk(joints: np.ndarray, segments: Sequence[dict]) -> JerkReport | None:
+    """Transition jerk at the boundaries between the judge's action segments of a clip (the quick
+    evaluation and the benchmark report it the same way); None for a clip under 4 frames."""
+    if joints.shape[0] < 4:
+        return None
+    return transition_jerk(joints, segment_boundaries(segments, MIN_SEGMENT), window=JERK_WINDOW)

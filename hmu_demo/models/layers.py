@@ -8,9 +8,10 @@ share: the config, those modules and loading an official run folder.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -193,17 +194,24 @@ def token_loss(logits: Tensor, targets: Tensor, ignore_id: int) -> tuple[Tensor,
     return loss, acc
 
 
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode (no dropout) for the block, then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 def eval_mode(method: Fn) -> Fn:
-    """Run a generation method with the module in eval mode (no dropout), restoring its mode after."""
+    """Run a generation method with the module in eval mode (:func:`evaluating`)."""
 
     @functools.wraps(method)
     def run(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return method(self, *args, **kwargs)
-        finally:
-            self.train(was_training)
 
     return run  # type: ignore[return-value]
 
@@ -242,9 +250,7 @@ class TokenTransformer(nn.Module):
             raise ValueError(f"cond has {cond.shape[0]} rows for a batch of {batch}")
         check_generator(generator, batch)
         lens = None if lengths_tokens is None else as_lengths(lengths_tokens, batch, weight.device)
-        if self.training:
-            cond = drop_cond(cond, self.cond_drop_prob, True, generator)  # type: ignore[arg-type]
-        return cond, lens
+        return drop_cond(cond, self.cond_drop_prob, self.training, generator), lens  # type: ignore[arg-type]
 
     @classmethod
     def from_pretrained(cls: type[T], path: str | Path, vq: VQConfig, clip_dim: int = 512) -> T:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from hmu_demo.models.layers import evaluating
 from hmu_demo.models.rvq import RVQVAE
 from hmu_demo.motion.features import features_to_joints
 from hmu_demo.motion.normalization import Normalizer
@@ -39,9 +40,7 @@ def reconstruction_errors(vq: RVQVAE, normalizer: Normalizer, normalized: Sequen
             groups[n].append(i)
     aligned = np.full(len(normalized), np.nan)
     global_ = np.full(len(normalized), np.nan)
-    was_training = vq.training
-    vq.eval()
-    try:
+    with evaluating(vq):
         for n, members in sorted(groups.items()):
             for s in range(0, len(members), batch_size):
                 rows = members[s:s + batch_size]
@@ -55,8 +54,6 @@ def reconstruction_errors(vq: RVQVAE, normalizer: Normalizer, normalized: Sequen
                 global_[rows] = (truth - pred).norm(dim=-1).mean(dim=(1, 2)).cpu().numpy()
                 truth, pred = truth - truth[:, :, :1], pred - pred[:, :, :1]
                 aligned[rows] = (truth - pred).norm(dim=-1).mean(dim=(1, 2)).cpu().numpy()
-    finally:
-        vq.train(was_training)
     return aligned, global_
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 
-from hmu_demo.atomic import atomic_path
+from hmu_demo.atomic import StagedFile
 
 
 @dataclass
@@ -42,14 +41,14 @@ class Mp4Writer:
         self.path = Path(path)
         self.fps, self.crf, self.preset = fps, crf, preset
         self._writer = None
-        self._staged = ExitStack()  # the temporary file beside ``path`` (hmu_demo.atomic), from the first frame
+        self._staged: StagedFile | None = None  # the temporary file beside ``path``, from the first frame
 
     def send(self, frame: np.ndarray) -> None:
         if self._writer is None:
-            tmp = self._staged.enter_context(atomic_path(self.path, suffix=self.path.suffix or ".mp4"))
+            self._staged = StagedFile(self.path, suffix=self.path.suffix or ".mp4")
             height, width = frame.shape[:2]
             self._writer = imageio_ffmpeg.write_frames(
-                str(tmp), (width, height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
+                str(self._staged.tmp), (width, height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
                 quality=None, macro_block_size=16, ffmpeg_log_level="error",
                 output_params=["-crf", str(self.crf), "-preset", self.preset, "-movflags", "+faststart"],
             )
@@ -63,11 +62,9 @@ class Mp4Writer:
         writer, self._writer = self._writer, None
         try:
             writer.close()
-        except BaseException as err:
-            self._staged.__exit__(type(err), err, err.__traceback__)  # removes the temporary file
-            raise
-        self._staged.close()
-        return self.path
+            return self._staged.commit()
+        finally:
+            self._staged.discard()
 
     def abort(self) -> None:
         """Stop encoding and remove the partial file (the destination is left as it was)."""
@@ -76,8 +73,8 @@ class Mp4Writer:
             if writer is not None:
                 writer.close()
         finally:
-            aborted = RuntimeError("encoding aborted")
-            self._staged.__exit__(RuntimeError, aborted, None)
+            if self._staged is not None:
+                self._staged.discard()
 
 
 def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int = 20, crf: int = 21,
