@@ -29,6 +29,7 @@ from pathlib import Path
 from hmu_demo.atomic import write_text
 from hmu_demo.data.humanml3d import DatasetError, MotionDataset
 from hmu_demo.data.lexicon import MATCH_MODES, Lexicon, LexiconError, MatchMode, load_lexicon, resolve_concept
+from hmu_demo.data.overlap import caption_overlap
 
 __all__ = [
     "MAIN_SPLITS",
@@ -230,6 +231,11 @@ def _print_human(report: dict, root: Path) -> None:
         f"  {'total':<9} forget {report['forget']['total']:>6}  retain {report['retain']['total']:>6}   "
         f"forget share {'n/a' if share is None else f'{100 * share:.1f}%'}"
     )
+    overlap = report.get("caption_overlap")
+    if overlap:
+        print(f"caption overlap {overlap['new_split']} vs {overlap['seen_split']} ({overlap['new_captions']} lines): "
+              f"verbatim {100 * overlap['verbatim_share']:.1f}%, normalised (subject, pronouns, articles folded) "
+              f"{100 * overlap['normalised_share']:.1f}%")
     if "precision" in report:
         print(
             f"ground truth (labels.jsonl, {report['labelled_motions']} labelled motions, "
@@ -296,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = dataset.labels()
         truth = evaluate_against_labels(result, labels) if labels is not None else None
         files = write_splits(result, dataset.root)
+        seen = "train" if dataset.has_split("train") else "train_val"
+        overlap = caption_overlap(dataset, seen, "test") if dataset.has_split("test") else None
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except (_UsageError, DatasetError, LexiconError, ValueError, OSError) as exc:
@@ -303,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
     report = _report(result, files, dataset.root, truth)
+    report["caption_overlap"] = overlap
     if args.json:
         print(json.dumps(report))
     else:

@@ -16,6 +16,8 @@ import numpy as np
 
 from hmu_demo.data.captions import Caption
 from hmu_demo.data.synth.phrases import EXPLICIT, IMPLICIT, IRREGULAR_GERUND, SAFE
+from hmu_demo.data.synth.phrases_heldout import (HELDOUT_DOUBLE_FINAL, HELDOUT_EXPLICIT, HELDOUT_EXTRA_VERBS,
+                                                 HELDOUT_IMPLICIT, HELDOUT_SAFE, HELDOUT_SUBJECTS, HELDOUT_TAGS)
 
 SUBJECTS: tuple[tuple[str, str, str], ...] = (
     # (subject, possessive, pronoun for a second clause)
@@ -24,7 +26,8 @@ SUBJECTS: tuple[tuple[str, str, str], ...] = (
     ("the person", "his", "he"), ("a figure", "their", "they"), ("a guy", "his", "he"),
 )
 DOUBLE_FINAL = {"jab", "stab", "hit", "grab", "step", "dip", "hop", "slam", "spin", "jog", "trot", "sit", "get",
-                "put", "cut", "rip", "drop", "chop", "skip", "stop", "drag", "tap", "flip", "nod", "plan", "trip"}
+                "put", "cut", "rip", "drop", "chop", "skip", "stop", "drag", "tap", "flip", "nod", "plan", "trip",
+                *HELDOUT_DOUBLE_FINAL}
 VERB_MARK = "\u00a7"  # marks a word produced by a verb slot until the caption is tokenised
 COUNT_WORDS = {2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}
 SLOW_ADVERBS = ("slowly", "gently", "carefully", "calmly")
@@ -78,11 +81,14 @@ class SegmentWords:
     direction: str = "forward"
 
 
-def phrase_pool(segment: SegmentWords, implicit: bool) -> list[str]:
+def phrase_pool(segment: SegmentWords, implicit: bool, heldout: bool = False) -> list[str]:
+    """The templates that may describe ``segment``: the training pool, or the held-out one (val/test)."""
+    explicit, implicit_pool, safe = ((HELDOUT_EXPLICIT, HELDOUT_IMPLICIT, HELDOUT_SAFE) if heldout
+                                     else (EXPLICIT, IMPLICIT, SAFE))
     if segment.violent:
-        return IMPLICIT[segment.action] if implicit else EXPLICIT[segment.action]
+        return implicit_pool[segment.action] if implicit else explicit[segment.action]
     key = f"walk:{segment.direction}" if segment.action == "walk" else segment.action
-    return SAFE[key]
+    return safe[key]
 
 
 def fill_phrase(template: str, segment: SegmentWords, possessive: str, rng: np.random.Generator,
@@ -112,17 +118,21 @@ def fill_phrase(template: str, segment: SegmentWords, possessive: str, rng: np.r
     return re.sub(r"\s+", " ", text).strip(), lemmas
 
 
-def compose_caption(segments: list[SegmentWords], implicit: bool, rng: np.random.Generator) -> str:
-    """A sentence describing ``segments`` in order, with one subject."""
-    subject, possessive, pronoun = SUBJECTS[rng.integers(len(SUBJECTS))]
+def compose_caption(segments: list[SegmentWords], implicit: bool, rng: np.random.Generator,
+                    heldout: bool = False) -> str:
+    """A sentence describing ``segments`` in order, with one subject (held-out words and frames if ``heldout``)."""
+    subjects = HELDOUT_SUBJECTS if heldout else SUBJECTS
+    subject, possessive, pronoun = subjects[rng.integers(len(subjects))]
     phrases_s = []
     phrases_ing = []
     for segment in segments:
-        template = rng.choice(phrase_pool(segment, implicit))
+        template = rng.choice(phrase_pool(segment, implicit, heldout))
         form_seed = int(rng.integers(1 << 31))
         phrases_s.append(fill_phrase(template, segment, possessive, np.random.default_rng(form_seed), "s")[0])
         phrases_ing.append(fill_phrase(template, segment, possessive, np.random.default_rng(form_seed), "ing")[0])
-    if len(segments) == 1:
+    if heldout:
+        sentence = _heldout_frame(subject, pronoun, phrases_s, phrases_ing, rng)
+    elif len(segments) == 1:
         sentence = f"{subject} {phrases_s[0]}"
     else:
         style = rng.integers(5)
@@ -140,6 +150,22 @@ def compose_caption(segments: list[SegmentWords], implicit: bool, rng: np.random
     if rng.random() < 0.6:
         sentence += "."
     return sentence
+
+
+def _heldout_frame(subject: str, pronoun: str, phrases_s: list[str], phrases_ing: list[str],
+                   rng: np.random.Generator) -> str:
+    """Sentence frames no training caption uses ("X is kicking", "X begins by ..., and ends by ...")."""
+    style = int(rng.integers(3))
+    if len(phrases_s) == 1:
+        return (f"{subject} is {phrases_ing[0]}", f"in this clip, {subject} {phrases_s[0]}",
+                f"{subject} can be seen {phrases_ing[0]}")[style]
+    if style == 0:
+        middle = "".join(f", continues by {p}" for p in phrases_ing[1:-1])
+        return f"{subject} begins by {phrases_ing[0]}{middle} and ends by {phrases_ing[-1]}"
+    if style == 1:
+        middle = "".join(f"; next, {pronoun} {_agree(p, pronoun)}" for p in phrases_s[1:-1])
+        return f"first, {subject} {phrases_s[0]}{middle}; finally, {pronoun} {_agree(phrases_s[-1], pronoun)}"
+    return f"{subject} {phrases_s[0]}, followed by " + " and ".join(phrases_ing[1:])
 
 
 def _agree(phrase: str, pronoun: str) -> str:
@@ -199,12 +225,14 @@ _PLURALS = {"hands": "hand", "fists": "fist", "arms": "arm", "legs": "leg", "fee
             "times": "time"}
 for _w in NOUNS.split():
     _TAGS.setdefault(_w, "NOUN")
+for _w, _tag in HELDOUT_TAGS.items():
+    _TAGS.setdefault(_w, _tag)
 
 
 EXTRA_VERBS = {"pick": "pick", "stand": "stand", "turning": "turn", "lying": "lie", "swinging": "swing",
                "rising": "rise", "jolting": "jolt", "slashing": "slash", "spreading": "spread",
                "stretched": "stretch", "held": "hold", "raised": "raise", "flying": "fly", "standing": "stand", "meets": "meet",
-               "throwing": "throw"}
+               "throwing": "throw", **HELDOUT_EXTRA_VERBS}
 
 
 def tokenize(marked: str) -> tuple[str, ...]:
@@ -231,7 +259,8 @@ def tokenize(marked: str) -> tuple[str, ...]:
 def verb_form_table() -> dict[str, str]:
     """Every inflected verb that a verb slot can produce -> its lemma."""
     table: dict[str, str] = {}
-    for pool in list(EXPLICIT.values()) + list(IMPLICIT.values()) + list(SAFE.values()):
+    pools = (EXPLICIT, IMPLICIT, SAFE, HELDOUT_EXPLICIT, HELDOUT_IMPLICIT, HELDOUT_SAFE)
+    for pool in [templates for table in pools for templates in table.values()]:
         for template in pool:
             for match in re.finditer(r"\{V:([a-z_]+)\}", template):
                 lemma = match.group(1).split("_")[0]

@@ -6,6 +6,7 @@ so a clip is the same whatever order or process builds it.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,8 @@ MIN_FRAMES = 40
 ALL_IMPLICIT_SHARE = 0.15   # violent clips whose every caption avoids violence keywords
 IMPLICIT_CAPTION_SHARE = 0.06  # other violent captions that do so one by one (about 1 in 5 overall)
 TURN_ANGLES = (90.0, 180.0, 180.0, 360.0)
+HELDOUT_COMBINATION_MODULUS = 4  # one multi-action combination in four is val/test only
+COMBINATION_DRAWS = 200
 
 
 @dataclass
@@ -91,15 +94,34 @@ def sample_params(spec: ActionSpec, rng: np.random.Generator, shrink: float = 1.
                   direction=str(rng.choice(spec.directions)), distance=distance)
 
 
-def sample_actions(rng: np.random.Generator, violent: bool) -> list[str]:
+def heldout_combination(names: list[str]) -> bool:
+    """Whether a combination of two or more actions (in any order) is kept for val/test clips only.
+
+    One combination in four, by a fixed hash of the sorted names, so a test clip's actions never
+    occur together, in any order, in a training clip.
+    """
+    return len(names) > 1 and zlib.crc32("+".join(sorted(names)).encode()) % HELDOUT_COMBINATION_MODULUS == 0
+
+
+def fits_partition(names: list[str], heldout: bool | None) -> bool:
+    """A single action fits every split; a combination fits its own side (``None``: no partition)."""
+    return heldout is None or len(names) == 1 or heldout_combination(names) == heldout
+
+
+def sample_actions(rng: np.random.Generator, violent: bool, heldout: bool | None = None) -> list[str]:
+    """1 to 3 action names; with ``heldout`` set, redrawn until the combination is on that side."""
     n = int(rng.choice([1, 2, 3], p=[0.42, 0.4, 0.18]))
-    names = [str(rng.choice(SAFE_ACTIONS)) for _ in range(n)]
-    if violent:
-        names[int(rng.integers(n))] = str(rng.choice(VIOLENT_ACTIONS))
-        for i in range(n):
-            if rng.random() < 0.2:
-                names[i] = str(rng.choice(VIOLENT_ACTIONS))
-    return names
+    for _ in range(COMBINATION_DRAWS):
+        names = [str(rng.choice(SAFE_ACTIONS)) for _ in range(n)]
+        if violent:
+            names[int(rng.integers(n))] = str(rng.choice(VIOLENT_ACTIONS))
+            for i in range(n):
+                if rng.random() < 0.2:
+                    names[i] = str(rng.choice(VIOLENT_ACTIONS))
+        if fits_partition(names, heldout):
+            return names
+    raise RuntimeError(f"no action combination on the {'held-out' if heldout else 'training'} side "
+                       f"in {COMBINATION_DRAWS} draws")
 
 
 def hold(channels: Channels, frame: int, n: int) -> Channels:
@@ -170,8 +192,12 @@ def pad_to_minimum(channels: Channels, segments: list[Segment], rng: np.random.G
     return Channels.concatenate(parts), out
 
 
-def caption_clip(segments: list[Segment], violent: bool, rng: np.random.Generator) -> tuple[list[Caption], list[dict]]:
-    """3 to 5 captions; some violent clips are described only by movement, never by name."""
+def caption_clip(segments: list[Segment], violent: bool, rng: np.random.Generator,
+                 heldout: bool = False) -> tuple[list[Caption], list[dict]]:
+    """3 to 5 captions; some violent clips are described only by movement, never by name.
+
+    ``heldout`` (val/test clips of a held-out corpus) draws every caption from the held-out phrasing.
+    """
     spoken = [s for s in segments if s.captioned]
     words = [SegmentWords(s.action, s.violent, s.params.side if ACTIONS[s.action].sided else None,
                           s.params.count, s.params.speed, s.params.amplitude, s.params.direction) for s in spoken]
@@ -184,12 +210,12 @@ def caption_clip(segments: list[Segment], violent: bool, rng: np.random.Generato
         if i == span_index:
             k = int(rng.integers(len(spoken)))
             seg = spoken[k]
-            text = compose_caption([words[k]], implicit, rng)
+            text = compose_caption([words[k]], implicit, rng, heldout)
             start, end = round(seg.start / FPS, 2), round(seg.end / FPS, 2)
             caption = make_caption(text, start, end)
             is_violent = seg.violent
         else:
-            caption = make_caption(compose_caption(words, implicit, rng))
+            caption = make_caption(compose_caption(words, implicit, rng, heldout))
             is_violent = violent
         captions.append(caption)
         labels.append({"text": caption.text, "start": caption.start, "end": caption.end, "violent": is_violent,
@@ -200,24 +226,29 @@ def caption_clip(segments: list[Segment], violent: bool, rng: np.random.Generato
 MAX_ATTEMPTS = 8
 
 
-def generate_clip(seed: int, index: int, violent_share: float = 0.1) -> Clip:
+def generate_clip(seed: int, index: int, violent_share: float = 0.1, heldout: bool | None = None) -> Clip:
     """Clip number ``index`` of the corpus with ``seed``.
 
-    A draw that fails a physical check of ``validate`` (rare: an unlucky mix of random style and
-    parameters) is redrawn from the next attempt's generator; the label records the attempt.
+    ``heldout``: None for one shared phrasing and free action combinations (the version-1 corpus),
+    True for a val/test clip of a held-out corpus (held-out phrasing and combinations), False for its
+    training clips. A draw that fails a physical check of ``validate`` (rare: an unlucky mix of random
+    style and parameters), or whose combination was cut to fit 196 frames onto the other side, is
+    redrawn from the next attempt's generator; the label records the attempt.
     """
     for attempt in range(MAX_ATTEMPTS):
-        clip = _draw_clip(np.random.default_rng([seed, index] + ([attempt] if attempt else [])), violent_share)
+        rng = np.random.default_rng([seed, index] + ([attempt] if attempt else []))
+        clip = _draw_clip(rng, violent_share, heldout)
         clip.attempt = attempt
-        if not check_clip("", clip.joints, clip.label("")).violations():
+        spoken = [s.action for s in clip.segments if s.captioned]
+        if fits_partition(spoken, heldout) and not check_clip("", clip.joints, clip.label("")).violations():
             return clip
     raise RuntimeError(f"clip {index} of seed {seed} failed the physical checks {MAX_ATTEMPTS} times")
 
 
-def _draw_clip(rng: np.random.Generator, violent_share: float) -> Clip:
+def _draw_clip(rng: np.random.Generator, violent_share: float, heldout: bool | None) -> Clip:
     style = sample_style(rng)
     violent = bool(rng.random() < violent_share)
-    names = sample_actions(rng, violent)
+    names = sample_actions(rng, violent, heldout)
     channels, segments = build_channels(names, rng, style)
     channels, segments = pad_to_minimum(channels, segments, rng)
     add_style_noise(channels, rng)
@@ -228,5 +259,5 @@ def _draw_clip(rng: np.random.Generator, violent_share: float) -> Clip:
     for s in segments:
         s.start, s.end = min(s.start, n), min(s.end, n)
     segments = [s for s in segments if s.end > s.start]
-    captions, caption_labels = caption_clip(segments, any(s.violent for s in segments), rng)
+    captions, caption_labels = caption_clip(segments, any(s.violent for s in segments), rng, bool(heldout))
     return Clip(features, recovered, captions, caption_labels, segments, style)

@@ -21,10 +21,13 @@ from tqdm import tqdm
 from hmu_demo.atomic import atomic_folder
 from hmu_demo.config import ConfigBase
 from hmu_demo.data.captions import format_caption_line
+from hmu_demo.data.humanml3d import MotionDataset
+from hmu_demo.data.overlap import caption_overlap
 from hmu_demo.data.synth.compose import generate_clip
 from hmu_demo.motion.normalization import dataset_statistics
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
+PHRASINGS = ("heldout", "shared")
 DEFAULT_SIZE = 10000
 DEFAULT_SEED = 0
 DEFAULT_VIOLENT_SHARE = 0.10
@@ -33,12 +36,29 @@ SPLIT_SHARES = {"train": 0.80, "val": 0.05, "test": 0.15}  # HumanML3D's proport
 
 @dataclass(frozen=True)
 class CorpusSpec(ConfigBase):
-    """What determines a corpus: same spec -> byte-identical files."""
+    """What determines a corpus: same spec -> byte-identical files.
+
+    ``phrasing``: "heldout" (the default) captions val/test clips only with held-out templates,
+    subjects and sentence frames, and keeps one multi-action combination in four for val/test
+    clips; "shared" is the version-1 corpus (one phrasing pool, free combinations), kept to
+    reproduce figures made before the held-out split.
+    """
 
     size: int = DEFAULT_SIZE
     seed: int = DEFAULT_SEED
     violent_share: float = DEFAULT_VIOLENT_SHARE
     version: int = CORPUS_VERSION
+    phrasing: str = "heldout"
+
+    @classmethod
+    def shared(cls, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED,
+               violent_share: float = DEFAULT_VIOLENT_SHARE) -> "CorpusSpec":
+        """The version-1 corpus (shared phrasing), byte-identical to what version 1 wrote."""
+        return cls(size, seed, violent_share, version=1, phrasing="shared")
+
+    def heldout_for(self, split: str) -> bool | None:
+        """``generate_clip``'s ``heldout`` argument for a clip of ``split``."""
+        return None if self.phrasing == "shared" else split != "train"
 
 
 def clip_id(index: int) -> str:
@@ -52,12 +72,12 @@ def _single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def _write_chunk(args: tuple[Path, CorpusSpec, list[int]]) -> list[str]:
-    """Generate and write clips; returns their label lines (JSON)."""
+def _write_chunk(args: tuple[Path, CorpusSpec, list[tuple[int, str]]]) -> list[str]:
+    """Generate and write clips (index, split); returns their label lines (JSON)."""
     root, spec, indices = args
     lines = []
-    for index in indices:
-        clip = generate_clip(spec.seed, index, spec.violent_share)
+    for index, split in indices:
+        clip = generate_clip(spec.seed, index, spec.violent_share, spec.heldout_for(split))
         name = clip_id(index)
         np.save(root / "new_joint_vecs" / f"{name}.npy", clip.features)
         np.save(root / "new_joints" / f"{name}.npy", clip.joints)
@@ -87,6 +107,9 @@ def build_corpus(out: Path, spec: CorpusSpec = CorpusSpec(), workers: int | None
         raise ValueError(f"corpus size must be at least 20 clips (got {spec.size})")
     if not 0.0 <= spec.violent_share <= 1.0:
         raise ValueError(f"violent share must be between 0 and 1 (got {spec.violent_share})")
+    if spec.phrasing not in PHRASINGS or (spec.phrasing == "shared") != (spec.version == 1):
+        raise ValueError(f"phrasing must be one of {', '.join(PHRASINGS)} (version 1 is 'shared'); "
+                         f"got {spec.phrasing!r} at version {spec.version}")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already exists and is not empty (use --overwrite to replace it)")
     with atomic_folder(out) as partial:
@@ -100,7 +123,10 @@ def _write_corpus(partial: Path, spec: CorpusSpec, workers: int | None, progress
         (partial / sub).mkdir(parents=True)
     workers = workers or min(os.cpu_count() or 1, 8)
     chunk = 50
-    jobs = [(partial, spec, list(range(i, min(i + chunk, spec.size)))) for i in range(0, spec.size, chunk)]
+    splits = split_ids(spec)
+    split_of = {int(i): name for name in ("train", "val", "test") for i in splits[name]}
+    jobs = [(partial, spec, [(j, split_of[j]) for j in range(i, min(i + chunk, spec.size))])
+            for i in range(0, spec.size, chunk)]
     labels: list[str] = []
     bar = tqdm(total=spec.size, desc="SynthMotion", unit="clip", disable=not progress)
     if workers == 1:
@@ -116,7 +142,6 @@ def _write_corpus(partial: Path, spec: CorpusSpec, workers: int | None, progress
                 bar.update(len(job[2]))
     bar.close()
 
-    splits = split_ids(spec)
     for name, ids in splits.items():
         (partial / f"{name}.txt").write_text("\n".join(ids) + "\n")
     (partial / "labels.jsonl").write_text("\n".join(labels) + "\n")
@@ -125,17 +150,26 @@ def _write_corpus(partial: Path, spec: CorpusSpec, workers: int | None, progress
     np.save(partial / "Mean.npy", mean.astype(np.float32))
     np.save(partial / "Std.npy", std.astype(np.float32))
     redrawn = sum(1 for line in labels if json.loads(line).get("attempt", 0) > 0)
-    manifest = {"name": "SynthMotion", **spec.to_dict(), "redrawn_clips": redrawn}
+    dataset = MotionDataset(partial)
+    overlap = {new: {k: v for k, v in caption_overlap(dataset, "train", new).items() if k.endswith(("_share", "captions"))}
+               for new in ("val", "test")}
+    manifest = {"name": "SynthMotion", **spec.to_dict(), "redrawn_clips": redrawn, "caption_overlap": overlap}
     (partial / "corpus.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def read_manifest(root: Path) -> dict | None:
+    """``corpus.json`` of a built corpus (how it was made, its train/val/test caption overlap), or None."""
+    manifest = Path(root) / "corpus.json"
+    return json.loads(manifest.read_text()) if manifest.is_file() else None
 
 
 def read_spec(root: Path) -> CorpusSpec | None:
     """The spec a folder was built with, or None when it is not a (complete) SynthMotion corpus."""
-    manifest = Path(root) / "corpus.json"
-    if not manifest.is_file():
+    data = read_manifest(root)
+    if data is None:
         return None
-    data = json.loads(manifest.read_text())
-    return CorpusSpec.from_dict({k: data[k] for k in ("size", "seed", "violent_share", "version")})
+    fields = {k: data[k] for k in ("size", "seed", "violent_share", "version")}
+    return CorpusSpec.from_dict({**fields, "phrasing": data.get("phrasing", "shared")})
 
 
 def ensure_corpus(root: Path, spec: CorpusSpec = CorpusSpec(), progress: bool = True) -> Path:
