@@ -66,7 +66,7 @@ from hmu_demo.unlearning.code_index import CodeIndex
 from hmu_demo.unlearning.flagging import load_index
 
 __all__ = ["DEFAULT_LIMIT", "PRESET", "TARGET_FORGET", "TARGET_RETAIN_DROP", "evaluate_methods", "format_table",
-           "main"]
+           "main", "meets_target"]
 
 CONCEPT = "violence"
 DEFAULT_LIMIT = 200
@@ -110,7 +110,7 @@ def _gate_shares(contender: Contender, groups: CaseGroups) -> dict | None:
     return out
 
 
-def _meets_target(results: dict[str, dict]) -> None:
+def meets_target(results: dict[str, dict]) -> None:
     """``meets_target`` per method: forget share at most TARGET_FORGET, retain top-1 within
     TARGET_RETAIN_DROP of the original's (None without the original or a number)."""
     for per_method in results.values():
@@ -153,7 +153,7 @@ def evaluate_methods(bundle: ModelBundle, judge: Judge, data: Path, backbones: l
             if progress is not None:
                 progress(f"{backbone} {contender.name}: violent_share_forget {metrics['violent_share_forget']} "
                          f"action_top1_retain {metrics['action_top1_retain']} ({metrics['seconds']} s)")
-    _meets_target(results)
+    meets_target(results)
     judge_path = str(Path(judge.folder).resolve()) if judge.folder is not None else "?"
     return {
         "concept": CONCEPT, "data": str(data), "split": split, "seed": seed, "limit": limit,
