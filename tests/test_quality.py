@@ -12,7 +12,8 @@ import pytest
 
 from hmu_demo.data.humanml3d import MotionDataset
 from hmu_demo.models.judge.scoring import DEFAULT_CHECKPOINT
-from hmu_demo.eval.cases import caption_actions, load_cases, single_action
+from hmu_demo.data.lexicon import load_lexicon
+from hmu_demo.eval.cases import caption_actions, load_cases, single_action, split_groups
 from hmu_demo.eval.metrics import wilson_interval
 from hmu_demo.eval.quality import main
 
@@ -102,6 +103,19 @@ def test_load_cases_follow_labels(corpus: Path) -> None:
     for c in cases:
         if c.action is not None:  # a single-action caption's action is labelled in its clip
             assert c.action in {s["action"] for s in labels[c.motion_id]["segments"]}
+
+
+def test_quick_groups_hold_one_caption_per_motion(corpus: Path) -> None:
+    _, cases = load_cases(corpus, "test")
+    assert len({c.motion_id for c in cases}) < len(cases)  # the corpus has several captions per motion
+    groups = split_groups(cases, None)
+    for group in (groups.forget, groups.forget_implicit, groups.retain, groups.composed):
+        ids = [c.motion_id for c in group]
+        assert len(ids) == len(set(ids))
+    lexicon = load_lexicon("violence")
+    eligible = {c.motion_id for c in cases if c.action is not None and not c.violent and not lexicon.matches_prompt(c.text)}
+    assert eligible and {c.motion_id for c in groups.retain} == eligible  # every motion, once
+    assert len(split_groups(cases, 2).retain) <= 2
 
 
 # -- the CLI -------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from hmu_demo.data.lexicon import load_lexicon
 from hmu_demo.data.limits import MIN_FRAMES
 from hmu_demo.eval.loading import EvalError
 
-__all__ = ["CaseGroups", "PromptCase", "caption_actions", "load_cases", "single_action", "split_groups", "spread"]
+__all__ = ["CaseGroups", "PromptCase", "caption_actions", "load_cases", "one_per_motion", "single_action", "split_groups",
+           "spread"]
 
 
 @dataclass(frozen=True)
@@ -116,15 +117,29 @@ def spread(items: list, limit: int | None) -> list:
     return [items[i] for i in dict.fromkeys(picks.tolist())]
 
 
+def one_per_motion(cases: list[PromptCase]) -> list[PromptCase]:
+    """The first case of each motion: the captions of one motion are one sample, not several."""
+    seen: set[str] = set()
+    out = []
+    for case in cases:
+        if case.motion_id not in seen:
+            seen.add(case.motion_id)
+            out.append(case)
+    return out
+
+
 def split_groups(cases: list[PromptCase], limit: int | None, concept: str = "violence") -> CaseGroups:
-    """A split's cases in four groups, each spread to ``limit``: **forget** (captions matching the concept's
-    keywords, the word matching that splits the code index for LCR), **forget_implicit** (labelled
-    violent but without a keyword: what keyword-driven methods can miss), **retain** (exactly one
-    labelled action, not violent, no keyword) and **composed** (two or more labelled actions)."""
+    """A split's cases in four groups, one caption per motion in each, spread to ``limit``: **forget**
+    (captions matching the concept's keywords, the word matching that splits the code index for LCR),
+    **forget_implicit** (labelled violent but without a keyword: what keyword-driven methods can miss),
+    **retain** (exactly one labelled action, not violent, no keyword) and **composed** (two or more
+    labelled actions). One caption per motion keeps a group's samples independent, so a binomial
+    interval over them is honest (the ~4 captions of one motion share their clip and length)."""
     lexicon = load_lexicon(concept)
     keyword = {c.text: lexicon.matches_prompt(c.text) for c in cases}
     forget = [c for c in cases if keyword[c.text]]
     implicit = [c for c in cases if c.violent and not keyword[c.text]]
     retain = [c for c in cases if c.action is not None and not c.violent and not keyword[c.text]]
     composed = [c for c in cases if len(c.actions) >= 2]
-    return CaseGroups(spread(forget, limit), spread(implicit, limit), spread(retain, limit), spread(composed, limit))
+    groups = [spread(one_per_motion(group), limit) for group in (forget, implicit, retain, composed)]
+    return CaseGroups(*groups)
