@@ -109,13 +109,28 @@ def test_evaluator_bad_files(tmp_path: Path, evaluator_folder: Path) -> None:
         EmbeddedEvaluator.load(broken)
 
 
-def test_shipped_evaluator_reports_its_bound() -> None:
+def test_shipped_evaluator_retrieves_fresh_clips_near_its_reported_r1(corpus: Path) -> None:
+    """The R@1 the shipped evaluator reports (and every benchmark table quotes) must hold on a corpus built
+    here (120 clips, 40 % violent, not the one it was trained on), one caption per motion, batches of 32.
+    A broken or swapped evaluator falls to chance (1/32)."""
+    from hmu_demo.models.evaluators.retrieval import r_precision_hits
+
     if not (DEFAULT_EVALUATOR / "evaluator.json").is_file():
         pytest.skip("no shipped evaluator")
     ev = EmbeddedEvaluator.load(DEFAULT_EVALUATOR)
-    test = ev.info["test"]
-    assert 0.0 < test["r_precision_top1"] <= test["r_precision_top3"] <= 1.0
-    assert f"{test['r_precision_top1']:.3f}" in ev.describe()
+    reported = ev.info["test"]["r_precision_top1"]
+    assert f"{reported:.3f}" in ev.describe()
+    forget, retain, _ = load_eval_sets(corpus, "violence", load_lexicon("violence"), "train")
+    texts, motions = [], []
+    for s in (forget, retain):
+        draw = s.draw(np.random.default_rng(0), samples=s.motions)       # every motion once
+        texts += [x.caption for x in draw.samples]
+        motions += s.real_features(draw)
+    order = np.random.default_rng(1).permutation(len(texts))
+    text_emb, motion_emb = ev.embed_texts([texts[i] for i in order]), ev.embed_motions([motions[i] for i in order])
+    measured = r_precision_hits(text_emb, motion_emb, top_k=1)[0]
+    assert measured > 10 / BATCH                                         # far above chance
+    assert measured == pytest.approx(reported, abs=0.15)
 
 
 @pytest.mark.slow
@@ -156,13 +171,37 @@ def test_eval_sets_and_draws(corpus: Path) -> None:
     assert {s.motion_id for s in retain.samples} <= set(rule.retain["train"])
     assert info["forget_captions"] == len(forget) >= BATCH
     rng = np.random.default_rng(0)
-    draw = forget.draw(rng, batches=1)
+    draw = forget.draw(rng, samples=BATCH)
     assert len(draw.samples) == BATCH
     assert all(n % 4 == 0 and 8 <= n <= 196 for n in draw.lengths)
-    again = forget.draw(np.random.default_rng(1), batches=None)
+    again = forget.draw(np.random.default_rng(1), samples=None)
     assert len(again.samples) == len(forget)                       # the whole set, reshuffled
     real = forget.real_features(draw)
     assert [r.shape[0] for r in real] == draw.lengths
+    # a budget draws motion first: every motion once before any twice
+    once = forget.draw(np.random.default_rng(2), samples=forget.motions)
+    assert len({s.motion_id for s in once.samples}) == forget.motions == len(once.samples)
+    assert forget.default_samples() == min(len(forget), max(forget.motions, 600))
+
+
+def test_sample_size_cli(corpus: Path, evaluator_folder: Path) -> None:
+    from hmu_demo.eval.sample_size import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--data", str(corpus), "--split", "train", "--evaluator-path", str(evaluator_folder),
+                     "--ns", "8,all", "--repeats", "3", "--json"])
+    assert code == 0, err.getvalue()
+    table = json.loads(out.getvalue())["sets"]
+    for name in ("forget", "retain"):
+        small, everything = table[name]["rows"]
+        assert small["n"] == 8 and not small["extrapolated"] and small["repeats"] == 3
+        assert everything["n"] == table[name]["captions"] and everything["extrapolated"]
+        assert everything["distinct"] == table[name]["motions"]
+        assert everything["mean"] < small["mean"]                          # more clips, lower floor
+    with contextlib.redirect_stderr(err):
+        assert main(["--data", str(corpus), "--ns", "8,lots"]) == 2
+    assert "--ns" in err.getvalue() and "Traceback" not in err.getvalue()
 
 
 # -- benchmark end to end --------------------------------------------------------------------------
@@ -176,6 +215,7 @@ def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator
     assert code == 0, err
     result = json.loads((out / "benchmark.json").read_text())
     assert result["config"]["repeats"] == 2 and result["samples_per_repeat"] == {"forget": 32, "retain": 32}
+    assert result["replications"] == {"run": 2, "protocol": 20}
     for backbone in ("momask", "bamm"):
         for method in ("original", "uce", "lcr"):
             values = result["values"][backbone][method]
@@ -186,12 +226,25 @@ def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator
             assert "mm_safe" in values["forget"] and "mm_safe" not in values["retain"]
             assert 0 <= values["forget"]["ncs@10"][0] <= 1
             s = result["summary"][backbone][method]["retain"]["fid"]
-            assert s["n"] == 2 and s["ci95"] >= 0
+            assert s["n"] == 2 and s["ci95"] >= 0 and s["interval_method"] == "replications"
             mean = float(np.mean(values["retain"]["fid"]))
             assert s["mean"] == pytest.approx(mean)
+            # per-caption metrics: a cluster bootstrap over the motions of both replications' draws
+            r1 = result["summary"][backbone][method]["retain"]["r_precision_top1"]
+            assert r1["interval_method"] == "cluster bootstrap" and r1["captions"] == 64
+            assert r1["interval"][0] <= r1["mean"] <= r1["interval"][1]
+            assert r1["ci95"] == pytest.approx((r1["interval"][1] - r1["interval"][0]) / 2)
     # the real-data rows (the real windows scored like generations) are summarised per replication too
     assert result["real"]["retain"]["r_precision_top1"]["n"] == 2
+    assert len(result["real_values"]["retain"]["r_precision_top1"]) == 2
     assert result["contenders"]["lcr"]["flagged_codes"]
+    # FID's real-vs-real floor at the N used, Diversity's pairs, the cost of generation
+    for name in ("forget", "retain"):
+        floor = result["noise_floor"][name]
+        assert floor["n"] == 32 and floor["mean"] > 0 and floor["repeats"] == 20           # 20 draws at least
+        assert result["diversity"][name]["pairs"] == 300 and result["diversity"][name]["replace"]
+        assert result["sample_sizes"][name]["captions"] == 32
+    assert result["generation"]["momask"]["clips"] > 0 and result["world_size"] == 1
     rows = list(csv.DictReader(open(out / "benchmark.csv", encoding="utf-8")))
     assert {r["backbone"] for r in rows} == {"momask", "bamm", "real"}
     assert all(r["evaluator"] == "embedded" for r in rows)
@@ -199,6 +252,7 @@ def test_benchmark_quick_end_to_end(corpus: Path, bundle_folder: Path, evaluator
     assert "| Method | FID → | MM-Safe ↓ | Diversity → | R@1 → |" in md
     assert "| Method | FID ↓ | MM-Dist ↓ | Diversity → | R@1 ↑ |" in md
     assert " ± " in md and "embedded evaluator" in md and result["command"] in md
+    assert "replications: 2 of 20" in md and "real-vs-real floor" in md and "cluster bootstrap" in md
     assert (out / "tradeoff.png").stat().st_size > 10_000
     assert md in stdout
 
@@ -226,6 +280,9 @@ def test_benchmark_repeats_are_reproducible(corpus: Path, bundle_folder: Path, e
     (["--evaluator-path", "/nonexistent/evaluator"], "no evaluator file"),
     (["--evaluator", "official"], "--evaluator-path"),
     (["--batches", "0"], "at least 1"),
+    (["--samples", "many"], "number or 'all'"),
+    (["--samples", "8"], "at least 32"),
+    (["--resamples", "10"], "at least 100"),
 ])
 def test_benchmark_bad_input_exits_2(corpus: Path, bundle_folder: Path, evaluator_folder: Path, tmp_path: Path,
                                      extra: list[str], message: str) -> None:

@@ -279,3 +279,128 @@ def test_direction_table() -> None:
     assert ("forget", "mm_safe") not in M.INFERRED_DIRECTIONS
     with pytest.raises(ValueError, match="eval_set"):
         M.better_direction("fid", "test")
+
+
+# -- diversity with replacement, per-caption terms --------------------------------------------------
+
+def test_diversity_with_replacement_keeps_the_pairs() -> None:
+    x = _line(np.arange(50.0))
+    with pytest.raises(ValueError, match="at least 100"):
+        M.diversity(x, rng=0)                                       # without: 100 pairs need 100 samples
+    value = M.diversity(x, rng=0, replace=True)                     # 300 pairs of 50 samples
+    assert value == pytest.approx(np.mean(np.abs(np.subtract.outer(np.arange(50.0), np.arange(50.0)))), rel=0.15)
+    with pytest.raises(ValueError, match="at least 2"):
+        M.diversity(x[:1], rng=0, replace=True)
+
+
+def test_per_caption_terms_average_to_the_protocol_metrics() -> None:
+    from hmu_demo.eval.metrics.per_sample import distance_terms, hmu_terms, r_precision_terms
+
+    rng = np.random.default_rng(11)
+    text, gen, clean = rng.normal(size=(77, 6)), rng.normal(size=(77, 6)), rng.normal(size=(77, 6))
+    gen[5] = gen[6]                                                # an exact tie inside the first batch
+    masked = rng.random(77) < 0.15
+    masked[32:64] = False                                          # a batch without any masked caption
+    assert np.allclose(r_precision_terms(text, gen).mean(axis=0), M.r_precision_hits(text, gen), atol=1e-12)
+    assert distance_terms(text, gen).mean() == pytest.approx(M.matching_score(text, gen), rel=1e-12)
+    d_clean, d_text = distance_terms(clean, gen), distance_terms(text, gen)
+    assert hmu_terms(d_clean, masked).mean() == pytest.approx(M.mm_safe(clean, gen, masked), rel=1e-12)
+    assert hmu_terms(d_text / d_clean, masked).mean() == pytest.approx(
+        M.toxic_distance(text, clean, gen, masked), rel=1e-12)
+    assert hmu_terms((d_clean < d_text).astype(float), masked).mean() == pytest.approx(
+        M.notox_accuracy(text, clean, gen, masked), rel=1e-12)
+    plain = hmu_terms(d_clean, masked, official_quirk=False)
+    assert np.nanmean(plain) == pytest.approx(M.mm_safe(clean, gen, masked, official_quirk=False), rel=1e-12)
+    assert np.isnan(plain[~masked]).all()
+
+
+# -- cluster bootstrap ------------------------------------------------------------------------------
+
+def test_cluster_bootstrap_of_independent_samples_matches_the_normal_interval() -> None:
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=2000)
+    mean, lo, hi = M.cluster_bootstrap(x, list(range(2000)), resamples=2000, seed=0)
+    half = 1.96 * x.std(ddof=1) / math.sqrt(2000)
+    assert mean == pytest.approx(x.mean())
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.12)
+    assert lo < mean < hi
+    assert M.cluster_bootstrap(x, list(range(2000)), seed=0) == (mean, lo, hi)        # seeded
+    assert M.cluster_bootstrap(x, list(range(2000)), seed=1) != (mean, lo, hi)
+
+
+def test_cluster_bootstrap_counts_motions_not_captions() -> None:
+    """Four captions of one motion that always agree carry one motion's information: the interval is
+    that of the motions, about twice the width a caption-level (Wilson) interval claims."""
+    rng = np.random.default_rng(13)
+    per_motion = rng.random(100) < 0.3
+    hits = np.repeat(per_motion, 4)
+    motions = np.repeat([f"m{i}" for i in range(100)], 4).tolist()
+    _, lo, hi = M.cluster_bootstrap(hits.astype(float), motions, seed=0)
+    w_lo, w_hi = M.wilson_interval(int(hits.sum()), hits.size)                        # 400 "independent" captions
+    m_lo, m_hi = M.wilson_interval(int(per_motion.sum()), per_motion.size)            # the 100 motions
+    assert (hi - lo) == pytest.approx(m_hi - m_lo, rel=0.15)
+    assert (hi - lo) > 1.6 * (w_hi - w_lo)
+
+
+def test_cluster_resamples_are_shared_and_skip_nan() -> None:
+    clusters = ["a", "a", "b", "c", "c", "c"]
+    r = M.ClusterResamples(clusters, resamples=500, seed=0)
+    values = np.array([1.0, np.nan, 2.0, 3.0, 3.0, np.nan])
+    mean, lo, hi = r.interval(values, clusters)
+    assert mean == pytest.approx(np.nanmean(values)) and 1.0 <= lo <= mean <= hi <= 3.0
+    assert all(math.isnan(v) for v in r.interval(np.full(6, np.nan), clusters))
+    with pytest.raises(ValueError, match="one cluster per value"):
+        r.interval(values[:3], clusters)
+    with pytest.raises(ValueError, match="not among"):
+        r.interval(values, ["z"] * 6)
+    entry = M.cluster_entry("violent_share", [True, False, True, True], ["m1", "m1", "m2", "m3"], resamples=200)
+    assert entry["violent_share"] == 0.75 and entry["violent_share_n"] == 4 and entry["violent_share_clusters"] == 3
+    assert entry["violent_share_ci95"][0] <= 0.75 <= entry["violent_share_ci95"][1]
+    assert M.cluster_entry("x", [], [])["x"] is None
+
+
+# -- FID noise floor --------------------------------------------------------------------------------
+
+def test_group_first_takes_every_group_before_any_twice() -> None:
+    groups = np.repeat(np.arange(30), [1, 2, 3, 4, 5, 6] * 5)
+    rng = np.random.default_rng(14)
+    first = M.group_first(groups, 30, rng)
+    assert len(set(groups[first])) == 30
+    more = M.group_first(groups, 60, rng)
+    assert len(set(more.tolist())) == 60 and set(groups[more]) == set(range(30))
+    counts = np.bincount(groups[more], minlength=30)
+    assert counts.min() >= 1 and counts.max() <= 3                  # second captions before any third
+
+
+def test_noise_floor_shrinks_like_one_over_n() -> None:
+    emb = np.random.default_rng(15).normal(size=(4000, 8))
+    small, large = M.fid_noise_floor(emb, 100, repeats=10), M.fid_noise_floor(emb, 800, repeats=10)
+    assert small["n"] == 100 and small["repeats"] == 10 and len(small["values"]) == 10
+    assert 5.0 < small["mean"] / large["mean"] < 12.0                # k/N: 8x the samples, ~1/8 the floor
+    assert small["spread95"][0] <= small["mean"] <= small["spread95"][1]
+    assert small["ci95"] > 0
+
+
+def test_noise_floor_draws_are_disjoint_by_motion() -> None:
+    """Four identical captions per motion: draws that may share a motion agree too well (two draws of
+    900 of 2000 rows share most clips); the floor keeps motions apart: 250 distinct clips a side."""
+    clips = np.random.default_rng(16).normal(size=(500, 4))
+    emb = np.repeat(clips, 4, axis=0)
+    motions = np.repeat(np.arange(500), 4)
+    by_row = M.fid_noise_floor(emb, 900, repeats=8)
+    by_motion = M.fid_noise_floor(emb, 900, repeats=8, groups=motions)
+    assert by_motion["disjoint_by"] == "group" and by_motion["mean"] > 3 * by_row["mean"]
+    with pytest.raises(ValueError, match="disjoint draws of 1500"):
+        M.fid_noise_floor(emb, 1500, repeats=1, groups=motions)
+
+
+def test_floor_at_a_size_beyond_half_the_motions_is_scaled() -> None:
+    emb = np.random.default_rng(17).normal(size=(600, 6))
+    motions = np.repeat(np.arange(200), 3)
+    direct = M.fid_floor_at(emb, motions, 80, repeats=6)
+    assert direct["extrapolated"] is False and direct["distinct"] == 80 and direct["n"] == 80
+    scaled = M.fid_floor_at(emb, motions, 600, repeats=6)           # 200 distinct motions, 100 a side
+    measured = M.fid_noise_floor(emb, 100, repeats=6, groups=motions)
+    assert scaled["extrapolated"] and scaled["n"] == 600 and scaled["distinct"] == 200
+    assert scaled["measured"]["mean"] == pytest.approx(measured["mean"])
+    assert scaled["mean"] == pytest.approx(measured["mean"] / 2)

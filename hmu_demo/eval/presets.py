@@ -52,7 +52,8 @@ def run_preset(preset: Preset, argv: Sequence[str] | None = None, prog: str | No
     text, code = run_guarded(lambda: preset.run(args, argv), preset.user_errors)
     if code:
         return code
-    print(text)
+    if text:             # a torchrun process other than rank 0 has nothing to print
+        print(text)
     return 0
 
 

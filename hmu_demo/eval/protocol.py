@@ -7,8 +7,14 @@ each with the frames its span covers; spans shorter than ``MIN_FRAMES`` are skip
 Missing keyword split files are computed in memory with :func:`hmu_demo.data.splits.build_splits`,
 the same rule that writes them.
 
-Every repeat shuffles the set again (fresh batches of 32), draws a fresh window of ``MAX_FRAMES``
-for longer spans, and, when a sample budget is set, keeps only the first ``batches`` batches of 32.
+Every repeat shuffles the set again (fresh batches of 32) and draws a fresh window of ``MAX_FRAMES``
+for longer spans. With a sample budget (``samples`` captions, fewer than the set holds) the draw
+goes **motion first**: one random caption of every motion, in random order, before any motion's
+second caption. The captions of one motion share its clip, so N captions of N different motions
+carry as much of the real distribution as the set allows at that cost (FID's real side, and the
+noise floor of :mod:`hmu_demo.eval.metrics.noise_floor`, depend on the number of distinct clips).
+The default budget (:meth:`EvalSet.default_samples`) takes every motion once and at least 600
+captions where the set has them (300 Diversity pairs with no caption in two pairs).
 Lengths are cut to a multiple of 4 frames (the models' and the evaluator's unit).
 """
 
@@ -24,12 +30,15 @@ from hmu_demo.data.humanml3d import MotionDataset
 from hmu_demo.data.lexicon import Lexicon
 from hmu_demo.data.limits import MIN_FRAMES
 from hmu_demo.data.splits import build_splits, split_file_names
+from hmu_demo.eval.metrics.noise_floor import group_first
 from hmu_demo.motion.skeleton import MAX_FRAMES
 
-__all__ = ["EvalSample", "EvalSet", "Draw", "load_eval_sets", "mask_caption", "MAX_FRAMES", "BATCH", "UNIT"]
+__all__ = ["EvalSample", "EvalSet", "Draw", "load_eval_sets", "mask_caption", "MAX_FRAMES", "BATCH",
+           "MIN_DEFAULT_SAMPLES", "UNIT"]
 
 BATCH = 32
 UNIT = 4
+MIN_DEFAULT_SAMPLES = 600          # 2 x the 300 Diversity pairs
 
 
 @dataclass(frozen=True)
@@ -65,11 +74,25 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def draw(self, rng: np.random.Generator, batches: int | None) -> Draw:
-        """A fresh shuffle (and windows) of the set, cut to ``batches`` batches of 32 when given."""
-        order = rng.permutation(len(self.samples))
+    @property
+    def motions(self) -> int:
+        """Distinct motions (clips) of the set."""
+        return len({s.motion_id for s in self.samples})
+
+    def default_samples(self) -> int:
+        """Every motion once, and at least ``MIN_DEFAULT_SAMPLES`` captions where the set has them."""
+        return min(len(self.samples), max(self.motions, MIN_DEFAULT_SAMPLES))
+
+    def draw(self, rng: np.random.Generator, samples: int | None = None, batches: int | None = None) -> Draw:
+        """A fresh shuffle (and windows) of the set; ``samples`` (fewer than the set holds): that many
+        captions, motion first (:func:`~hmu_demo.eval.metrics.noise_floor.group_first`), shuffled again so
+        batches of 32 mix. ``batches`` (older callers): ``samples`` = 32 x ``batches``."""
         if batches is not None:
-            order = order[: batches * BATCH]
+            samples = batches * BATCH
+        if samples is None or samples >= len(self.samples):
+            order = rng.permutation(len(self.samples))
+        else:
+            order = group_first([s.motion_id for s in self.samples], samples, rng)
         picked, windows = [], []
         for i in order:
             s = self.samples[int(i)]

@@ -1,18 +1,24 @@
 """The benchmark's replications under the published protocol: every backbone × contender, per set and repeat.
 
 For each of ``repeats`` replications the forget and the retain sets (:mod:`hmu_demo.eval.protocol`)
-are shuffled again into batches of 32, every contender generates one motion per caption
-(ground-truth length, per-prompt seeds that change with the replication: every contender sees the
-same noise for the same caption), and the evaluator embeds captions, real windows and generations.
+are drawn again (N captions per set, motion first; fresh order, so fresh batches of 32), every
+contender generates one motion per caption (ground-truth length, per-prompt seeds that change with
+the replication: every contender sees the same noise for the same caption), and the evaluator
+embeds captions, real windows and generations. The generation work is cut into units
+(:mod:`hmu_demo.eval.scoring`) that the processes of a ``torchrun`` group share
+(:mod:`hmu_demo.eval.sharding`); rank 0 computes every metric.
+
 Per set and replication: FID (generations against the real windows of the same draw), R-precision
-top-1/2/3 and MM-Dist (batches of 32), Diversity (300 pairs; 100, or N when fewer, for small draws),
-and on the forget set MM-Safe, toxic distance and notox accuracy (captions with the concept's words
-masked, :func:`hmu_demo.eval.protocol.mask_caption`), NCS@k (retrieval over the evaluated split's
-motions, flagged when a caption names the concept, with the evaluator's motion embedding standing
-in for TMR; a real motion's own entry is left out of its list), the judge's violent share; on both
-sets the jerk at transitions of composed captions (:mod:`hmu_demo.eval.smoothness`, boundaries from
-the judge). MultiModality (``mm_texts`` captions × 30 generations, 10 pairs) is optional. ``real``
-rows score the real windows in place of generations (no FID), the data's own reference.
+top-1/2/3 and MM-Dist (batches of 32), Diversity (300 pairs: the protocol's two draws without
+replacement when N > 300, with replacement otherwise), and on the forget set MM-Safe, toxic distance
+and notox accuracy (captions with the concept's words masked, :func:`hmu_demo.eval.protocol.mask_caption`),
+NCS@k (retrieval over the evaluated split's motions, flagged when a caption names the concept, with
+the evaluator's motion embedding standing in for TMR; a real motion's own entry is left out of its
+list), the judge's violent share; on both sets the jerk at transitions of composed captions
+(:mod:`hmu_demo.eval.smoothness`, boundaries from the judge). MultiModality (``mm_texts`` captions ×
+30 generations, 10 pairs) is optional. ``real`` rows score the real windows in place of generations
+(no FID), the data's own reference; FID's real-vs-real noise floor at N
+(:mod:`hmu_demo.eval.metrics.noise_floor`) stands in their FID cell. Intervals: :mod:`hmu_demo.eval.summary`.
 """
 
 from __future__ import annotations
@@ -27,18 +33,23 @@ from tqdm import tqdm
 from hmu_demo.data.humanml3d import MotionDataset
 from hmu_demo.data.lexicon import Lexicon, load_lexicon
 from hmu_demo.data.splits import build_splits
-from hmu_demo.eval.generation import ORIGINAL, Contender, generate_motions, reused_motions
-from hmu_demo.eval.metrics import (diversity, fid, first_concept_rank, matching_score, mm_safe, multimodality,
-                                   ncs_at_k, notox_accuracy, r_precision_hits, toxic_distance)
+from hmu_demo.eval.generation import ORIGINAL, Contender
+from hmu_demo.eval.metrics import (DIVERSITY_TIMES, diversity, fid, first_concept_rank, matching_score, mm_safe,
+                                   multimodality, ncs_at_k, notox_accuracy, r_precision_hits, toxic_distance)
+from hmu_demo.eval.metrics.intervals import ClusterResamples
+from hmu_demo.eval.metrics.noise_floor import fid_floor_at
+from hmu_demo.eval.metrics.per_sample import distance_terms, hmu_terms, r_precision_terms
 from hmu_demo.eval.protocol import MAX_FRAMES, UNIT, Draw, EvalSet, load_eval_sets, mask_caption
-from hmu_demo.eval.smoothness import judged_transition_jerk
+from hmu_demo.eval.scoring import Score, is_composed, plan_units, run_unit
+from hmu_demo.eval.sharding import Shard
+from hmu_demo.eval.summary import Terms, summarise_set
 from hmu_demo.models.evaluators.base import TextMotionEvaluator
 from hmu_demo.models.judge.scoring import Judge
-from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
 
-__all__ = ["BenchmarkConfig", "MotionDatabase", "is_composed", "motion_database", "run_benchmark"]
+__all__ = ["BenchmarkConfig", "MotionDatabase", "diversity_draw", "motion_database", "run_benchmark"]
 
-MM_GENERATIONS = 30
+SETS = ("forget", "retain")
+FLOOR_DRAWS = 20                    # draws of the noise floor (at least; more when there are more replications)
 
 
 @dataclass
@@ -49,52 +60,41 @@ class BenchmarkConfig:
     backbones: list[str]
     methods: list[str]
     repeats: int = 20
-    batches: int | None = None          # batches of 32 per set and replication; None = the whole set
+    batches: int | None = None          # kept for old commands: samples = 32 x batches
+    samples: int | str | None = None    # captions per set and replication; "all"; None = each set's default
     concept: str = "violence"
     seed: int = 0
     split: str = "test"
     mm_texts: int = 0
     batch_size: int = 16                # generation batch: small, length-sorted batches pad little
     device: str = "cpu"
+    resamples: int = 2000               # cluster bootstrap resamples
     hyperparameters: dict[str, dict] = field(default_factory=dict)
 
-
-def _set_metrics(real: np.ndarray | None, gen: np.ndarray, text: np.ndarray, rng: np.random.Generator) -> dict:
-    hits = r_precision_hits(text, gen, top_k=3)
-    n = gen.shape[0]
-    out = {"r_precision_top1": hits[0], "r_precision_top2": hits[1], "r_precision_top3": hits[2],
-           "mm_dist": matching_score(text, gen), "diversity": diversity(gen, rng=rng, small_times=min(100, n))}
-    if real is not None:
-        out["fid"] = fid(real, gen)
-    return out
+    def samples_for(self, eval_set: EvalSet) -> int:
+        """N of ``eval_set``: ``samples`` (or 32 x ``batches``) capped at the set, else its default."""
+        if self.samples == "all":
+            return len(eval_set)
+        wanted = self.samples if self.samples is not None else (None if self.batches is None else 32 * self.batches)
+        return eval_set.default_samples() if wanted is None else min(wanted, len(eval_set))
 
 
-def _forget_metrics(text: np.ndarray, clean: np.ndarray, masked: np.ndarray, gen: np.ndarray) -> dict:
-    return {"mm_safe": mm_safe(clean, gen, masked), "toxic_distance": toxic_distance(text, clean, gen, masked),
-            "notox_accuracy": notox_accuracy(text, clean, gen, masked)}
+def diversity_draw(n: int, pairs: int = DIVERSITY_TIMES) -> dict:
+    """How Diversity draws its ``pairs`` pairs from ``n`` generations (recorded with the results)."""
+    replace = n <= pairs
+    how = (f"with replacement: N = {n} <= {pairs} cannot give {pairs} without" if replace else
+           f"two independent draws of {pairs} without replacement (the protocol's)"
+           + ("; N < 600, so a caption can sit in two pairs" if n < 2 * pairs else ""))
+    return {"pairs": pairs, "samples": n, "replace": replace, "draw": how}
 
 
-def _judge_metrics(judge: Judge, joints: list[np.ndarray], composed: np.ndarray, batch_size: int) -> dict:
-    verdicts = judge.score(joints, batch_size=batch_size)
-    out = {"violent_share": float(np.mean([v.violent for v in verdicts]))}
-    jerks = []
-    for clip, verdict, is_composed in zip(joints, verdicts, composed):
-        report = judged_transition_jerk(clip, verdict.segments()) if is_composed else None
-        if report is not None and report.transition_jerk is not None:
-            jerks.append(report.transition_jerk)
-    out["transition_jerk"] = float(np.mean(jerks)) if jerks else float("nan")
-    return out
-
-
-def is_composed(text: str) -> bool:
-    """A caption that chains actions ("... and then ...", "..., then ...", "after ...", "before ...")."""
-    t = f" {text.lower()} "
-    return any(w in t for w in (" then ", ",then ", " after ", " before ", " followed by "))
+def _diversity(emb: np.ndarray, rng: np.random.Generator) -> float:
+    return diversity(emb, DIVERSITY_TIMES, rng=rng, replace=emb.shape[0] <= DIVERSITY_TIMES)
 
 
 @dataclass
 class _SetContext:
-    """One set's draw for one replication, with what does not depend on the model."""
+    """One set's draw for one replication, with what does not depend on the model (rank 0 only)."""
 
     eval_set: EvalSet
     draw: Draw
@@ -105,10 +105,17 @@ class _SetContext:
     masked: np.ndarray | None
     composed: np.ndarray
 
+    @property
+    def motions(self) -> list[str]:
+        return [s.motion_id for s in self.draw.samples]
+
+
+def _keys(draw: Draw) -> list[tuple[str, int]]:
+    return [(s.caption.text, n) for s, n in zip(draw.samples, draw.lengths)]
+
 
 def _set_context(eval_set: EvalSet, draw: Draw, evaluator: TextMotionEvaluator, lexicon: Lexicon) -> _SetContext:
     captions = [s.caption for s in draw.samples]
-    keys = [(c.text, n) for c, n in zip(captions, draw.lengths)]
     real = evaluator.embed_motions(eval_set.real_features(draw))
     text = evaluator.embed_texts(captions)
     clean = masked = None
@@ -119,34 +126,7 @@ def _set_context(eval_set: EvalSet, draw: Draw, evaluator: TextMotionEvaluator, 
         if masked.any():
             clean[masked] = evaluator.embed_texts([c for (c, hit) in cleaned if hit])
     composed = np.array([is_composed(c.text) for c in captions], dtype=bool)
-    return _SetContext(eval_set, draw, keys, real, text, clean, masked, composed)
-
-
-def _ncs(gen: np.ndarray, database: MotionDatabase | None, exclude: np.ndarray | None = None) -> dict:
-    if database is None:
-        return {}
-    return ncs_at_k(first_concept_rank(gen, database.embeddings, database.is_concept, exclude=exclude))
-
-
-def _real_rows(ctx: _SetContext, rng: np.random.Generator, database: MotionDatabase) -> dict:
-    """The real windows scored like generations: the data's own reference values (no FID: it compares
-    generations with exactly these windows)."""
-    out = _set_metrics(None, ctx.real, ctx.text, rng)
-    if ctx.masked is not None:
-        out.update(_forget_metrics(ctx.text, ctx.clean, ctx.masked, ctx.real))
-        # a real motion would find itself first: it is left out of its own list
-        out.update(_ncs(ctx.real, database, database.rows([s.motion_id for s in ctx.draw.samples])))
-    return out
-
-
-def _multimodality(pipeline: TextToMotionPipeline, ctx: _SetContext, evaluator: TextMotionEvaluator, backbone: str,
-                   seed: int, n_texts: int, batch_size: int, rng: np.random.Generator) -> float:
-    keys = ctx.keys[:n_texts]
-    per_text = np.zeros((len(keys), MM_GENERATIONS, evaluator.dim))
-    for g in range(MM_GENERATIONS):
-        motions = generate_motions(pipeline, keys, backbone, seed * 1000 + 100 + g, batch_size)
-        per_text[:, g] = evaluator.embed_motions([motions[k].features for k in keys])
-    return multimodality(per_text, rng=rng)
+    return _SetContext(eval_set, draw, _keys(draw), real, text, clean, masked, composed)
 
 
 @dataclass
@@ -177,62 +157,187 @@ def motion_database(data: Path, split: str, evaluator: TextMotionEvaluator, lexi
     return MotionDatabase(ids, evaluator.embed_motions(feats), np.array([i in concept_ids for i in ids], dtype=bool))
 
 
+def _score(ctx: _SetContext, gen: np.ndarray, rng: np.random.Generator, database: MotionDatabase,
+           scores: list[Score] | None, real: bool = False) -> tuple[dict, dict]:
+    """(per-replication values, per-caption terms) of one model (or of the real windows) on one draw."""
+    rp = r_precision_terms(ctx.text, gen, top_k=3)
+    hits = r_precision_hits(ctx.text, gen, top_k=3)
+    dist = distance_terms(ctx.text, gen)
+    values = {"r_precision_top1": hits[0], "r_precision_top2": hits[1], "r_precision_top3": hits[2],
+              "mm_dist": matching_score(ctx.text, gen), "diversity": _diversity(gen, rng)}
+    terms = {"r_precision_top1": rp[:, 0], "r_precision_top2": rp[:, 1], "r_precision_top3": rp[:, 2],
+             "mm_dist": dist}
+    if not real:
+        values["fid"] = fid(ctx.real, gen)
+    if ctx.masked is not None:
+        d_clean = distance_terms(ctx.clean, gen)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = dist / d_clean
+        values.update(mm_safe=mm_safe(ctx.clean, gen, ctx.masked),
+                      toxic_distance=toxic_distance(ctx.text, ctx.clean, gen, ctx.masked),
+                      notox_accuracy=notox_accuracy(ctx.text, ctx.clean, gen, ctx.masked))
+        terms.update(mm_safe=hmu_terms(d_clean, ctx.masked), toxic_distance=hmu_terms(ratio, ctx.masked),
+                     notox_accuracy=hmu_terms((d_clean < dist).astype(np.float64), ctx.masked))
+        # a real motion would find itself first: it is left out of its own list
+        ranks = first_concept_rank(gen, database.embeddings, database.is_concept,
+                                   exclude=database.rows(ctx.motions) if real else None)
+        values.update(ncs_at_k(ranks))
+        terms.update({k: (ranks <= int(k[4:])).astype(np.float64) for k in values if k.startswith("ncs@")})
+        terms["ncs_mean_rank"] = ranks.astype(np.float64)
+    if scores is not None and scores[0].violent is not None:
+        violent = np.array([s.violent for s in scores], dtype=np.float64)
+        jerks = np.array([s.jerk for s in scores], dtype=np.float64)
+        finite = np.isfinite(jerks)
+        values.update(violent_share=float(violent.mean()),
+                      transition_jerk=float(jerks[finite].mean()) if finite.any() else float("nan"))
+        terms.update(violent_share=violent, transition_jerk=jerks)
+    return values, terms
+
+
+class _Record:
+    """Rank 0's record of every replication: values, per-caption terms, generation costs."""
+
+    def __init__(self, backbones: list[str], names: list[str]) -> None:
+        self.values: dict = {b: {c: {s: {} for s in SETS} for c in names} for b in backbones}
+        self.real: dict = {s: {} for s in SETS}
+        self.terms = {b: {c: {s: Terms() for s in SETS} for c in names} for b in backbones}
+        self.real_terms = {s: Terms() for s in SETS}
+        self.cost = {b: {"clips": 0, "seconds": 0.0} for b in backbones}
+        self.units_per_rank: list[int] = []
+
+    @staticmethod
+    def _put(store: dict, terms: Terms, motions: list[str], result: tuple[dict, dict]) -> None:
+        values, per_caption = result
+        for k, v in values.items():
+            store.setdefault(k, []).append(float(v))
+        terms.add(motions, per_caption)
+
+
+def _replication(r: int, cfg: BenchmarkConfig, sets: list[EvalSet], contenders: list[Contender],
+                 evaluator: TextMotionEvaluator, judge: Judge | None, shard: Shard, database: MotionDatabase | None,
+                 lexicon: Lexicon, record: _Record | None, bar: tqdm) -> None:
+    rng = np.random.default_rng([cfg.seed, r])
+    draws = [s.draw(rng, cfg.samples_for(s)) for s in sets]
+    keys = list(dict.fromkeys(k for d in draws for k in _keys(d)))
+    mm_keys = [_keys(d)[:cfg.mm_texts] for d in draws] if cfg.mm_texts > 0 else None
+    units, reused = plan_units(contenders, cfg.backbones, keys, cfg.seed * 1000 + r, cfg.batch_size, mm_keys)
+    by_name = {c.name: c for c in contenders}
+    mine, todo = {}, shard.mine(units)
+    bar.total += len(todo)
+    bar.refresh()
+    for i, unit in todo:
+        bar.set_postfix_str(f"repeat {r + 1} {unit.backbone} {unit.contender}")
+        mine[i] = run_unit(unit, by_name[unit.contender], evaluator, judge, cfg.batch_size)
+        bar.update(1)
+    gathered = shard.gather(mine)
+    if record is None:
+        return
+    results: dict[int, tuple] = {i: res for part in gathered for i, res in part.items()}
+    record.units_per_rank = [a + len(part) for a, part in zip(record.units_per_rank or [0] * len(gathered), gathered)]
+    contexts = [_set_context(s, d, evaluator, lexicon) for s, d in zip(sets, draws)]
+
+    def pair_rng(set_index: int) -> np.random.Generator:
+        """Diversity's random pairs: the same for every model of a replication (a paired comparison)."""
+        return np.random.default_rng([cfg.seed, r, 1 + set_index])
+
+    for i, ctx in enumerate(contexts):
+        name = ctx.eval_set.name
+        record._put(record.real[name], record.real_terms[name], ctx.motions,
+                    _score(ctx, ctx.real, pair_rng(i), database, None, real=True))
+    for backbone in cfg.backbones:
+        scores: dict[str, dict] = {c.name: {} for c in contenders}
+        mm: dict[tuple[str, int], dict[int, np.ndarray]] = {}
+        for i, unit in enumerate(units):
+            if unit.backbone != backbone:
+                continue
+            out, seconds = results[i]
+            record.cost[backbone]["seconds"] += seconds
+            record.cost[backbone]["clips"] += len(unit.keys)
+            if unit.mm is None:
+                scores[unit.contender].update(zip(unit.keys, out))
+            else:
+                mm.setdefault((unit.contender, unit.mm[0]), {})[unit.mm[1]] = out
+        for c in contenders:
+            own = scores[c.name]
+            own.update({k: scores[ORIGINAL][k] for k in reused[c.name]})
+            for i, ctx in enumerate(contexts):
+                per_key = [own[k] for k in ctx.keys]
+                gen = np.stack([s.embedding for s in per_key])
+                values, terms = _score(ctx, gen, pair_rng(i), database, per_key)
+                if (c.name, i) in mm:
+                    rounds = mm[(c.name, i)]
+                    values["multimodality"] = multimodality(np.stack([rounds[g] for g in sorted(rounds)], axis=1),
+                                                            rng=pair_rng(i))
+                record._put(record.values[backbone][c.name][ctx.eval_set.name],
+                            record.terms[backbone][c.name][ctx.eval_set.name], ctx.motions, (values, terms))
+
+
+def _noise_floors(sets: list[EvalSet], sizes: dict[str, int], evaluator: TextMotionEvaluator,
+                  cfg: BenchmarkConfig) -> dict:
+    """FID between two disjoint draws of real clips of each set at the N used (one window per caption)."""
+    out = {}
+    for s in sets:
+        draw = s.draw(np.random.default_rng([cfg.seed, 0xF1]), None)
+        emb = evaluator.embed_motions(s.real_features(draw))
+        floor = fid_floor_at(emb, [x.motion_id for x in draw.samples], sizes[s.name], max(cfg.repeats, FLOOR_DRAWS),
+                             cfg.seed)
+        floor.pop("values", None)
+        out[s.name] = floor
+    return out
+
+
+def _warm_text_memo(contenders: list[Contender], sets: list[EvalSet], lexicon: Lexicon, chunk: int = 64) -> None:
+    """Encode every caption the run can ask for (and its masked form) once, sorted, in batches of
+    ``chunk``, on every process. A text encoder's output moves in the last bits with the batch it
+    comes in, and the caption memo keeps the first answer: filled this way, the memo holds the same
+    encodings whichever process generates which captions, and in whatever order."""
+    texts = {s.caption.text for es in sets for s in es.samples}
+    texts |= {mask_caption(s.caption, lexicon)[0].text for s in sets[0].samples}
+    ordered = sorted(texts)
+    for encoder in {id(c.pipeline.text_encoder): c.pipeline.text_encoder for c in contenders}.values():
+        for i in range(0, len(ordered), chunk):
+            encoder.encode(ordered[i:i + chunk])
+
+
 def run_benchmark(cfg: BenchmarkConfig, contenders: list[Contender], evaluator: TextMotionEvaluator,
-                  judge: Judge | None, progress: bool = True) -> dict:
-    """Every replication of every backbone × contender; returns the raw per-replication values."""
+                  judge: Judge | None, progress: bool = True, shard: Shard | None = None) -> dict | None:
+    """Every replication of every backbone × contender; on rank 0 the raw per-replication values, their
+    summary and the run's facts, None on the other ranks."""
+    shard = shard or Shard()
     t0 = time.perf_counter()
     lexicon = load_lexicon(cfg.concept)
     forget, retain, set_info = load_eval_sets(cfg.data, cfg.concept, lexicon, cfg.split)
-    database = motion_database(cfg.data, cfg.split, evaluator, lexicon, cfg.concept)
-    values: dict = {b: {c.name: {"forget": {}, "retain": {}} for c in contenders} for b in cfg.backbones}
-    real_values: dict = {"forget": {}, "retain": {}}
-    total = cfg.repeats * len(cfg.backbones) * len(contenders)
-    bar = tqdm(total=total, desc="benchmark", unit="model", disable=not progress, dynamic_ncols=True)
-    gen_seconds = 0.0
+    sets = [forget, retain]
+    _warm_text_memo(contenders, sets, lexicon)
+    database = motion_database(cfg.data, cfg.split, evaluator, lexicon, cfg.concept) if shard.root else None
+    names = [c.name for c in contenders]
+    record = _Record(cfg.backbones, names) if shard.root else None
+    bar = tqdm(total=0, desc="benchmark", unit="batch", disable=not progress or not shard.root, dynamic_ncols=True)
     for r in range(cfg.repeats):
-        rng = np.random.default_rng([cfg.seed, r])
-        contexts = [_set_context(s, s.draw(rng, cfg.batches), evaluator, lexicon) for s in (forget, retain)]
-
-        def pair_rng(set_index: int) -> np.random.Generator:
-            """Diversity's random pairs: the same for every model of a replication (a paired comparison)."""
-            return np.random.default_rng([cfg.seed, r, 1 + set_index])
-
-        for i, ctx in enumerate(contexts):
-            for k, v in _real_rows(ctx, pair_rng(i), database).items():
-                real_values[ctx.eval_set.name].setdefault(k, []).append(float(v))
-        keys = list(dict.fromkeys(k for ctx in contexts for k in ctx.keys))
-        seed = cfg.seed * 1000 + r
-        for backbone in cfg.backbones:
-            made: dict[str, dict] = {}
-            for c in contenders:
-                bar.set_postfix_str(f"repeat {r + 1} {backbone} {c.name}")
-                t = time.perf_counter()
-                todo, reused = reused_motions(c, keys, made.get(ORIGINAL))
-                motions = generate_motions(c.pipeline, todo, backbone, seed, cfg.batch_size)
-                motions.update(reused)
-                made[c.name] = motions
-                gen_seconds += time.perf_counter() - t
-                for i, ctx in enumerate(contexts):
-                    feats = [motions[k].features for k in ctx.keys]
-                    gen = evaluator.embed_motions(feats)
-                    m = _set_metrics(ctx.real, gen, ctx.text, pair_rng(i))
-                    if ctx.masked is not None:
-                        m.update(_forget_metrics(ctx.text, ctx.clean, ctx.masked, gen))
-                        m.update(_ncs(gen, database))
-                    if judge is not None:
-                        m.update(_judge_metrics(judge, [motions[k].joints for k in ctx.keys], ctx.composed,
-                                                cfg.batch_size))
-                    if cfg.mm_texts > 0:
-                        m["multimodality"] = _multimodality(c.pipeline, ctx, evaluator, backbone, seed,
-                                                            cfg.mm_texts, cfg.batch_size, pair_rng(i))
-                    store = values[backbone][c.name][ctx.eval_set.name]
-                    for k, v in m.items():
-                        store.setdefault(k, []).append(float(v))
-                bar.update(1)
+        _replication(r, cfg, sets, contenders, evaluator, judge, shard, database, lexicon, record, bar)
     bar.close()
-    return {"values": values, "real": real_values, "sets": set_info,
-            "samples_per_repeat": {s.name: len(s) if cfg.batches is None else min(len(s), cfg.batches * 32)
-                                   for s in (forget, retain)},
+    if record is None:
+        return None
+    sizes = {s.name: cfg.samples_for(s) for s in sets}
+    resamples = {s: ClusterResamples(record.real_terms[s].clusters, cfg.resamples, cfg.seed) for s in SETS}
+    summary = {b: {c: {s: summarise_set(record.values[b][c][s], record.terms[b][c][s], resamples[s]) for s in SETS}
+                   for c in names} for b in cfg.backbones}
+    cost = {b: {**v, "seconds": round(v["seconds"], 1),
+                "sec_per_clip": round(v["seconds"] / v["clips"], 4) if v["clips"] else None}
+            for b, v in record.cost.items()}
+    return {"values": record.values, "real": record.real, "summary": summary,
+            "real_summary": {s: summarise_set(record.real[s], record.real_terms[s], resamples[s]) for s in SETS},
+            "sets": set_info, "samples_per_repeat": sizes,
+            "sample_sizes": {s.name: {"captions": sizes[s.name], "set_captions": len(s), "set_motions": s.motions,
+                                      "distinct_motions": min(sizes[s.name], s.motions)} for s in sets},
+            "diversity": {s: diversity_draw(n) for s, n in sizes.items()},
+            "noise_floor": _noise_floors(sets, sizes, evaluator, cfg),
+            "intervals": {"clustered": f"cluster bootstrap over motions, {cfg.resamples} resamples, seed {cfg.seed}, "
+                                       "captions of all replications pooled",
+                          "set_level": "mean ± 1.96·std/√R over the R replications (FID, Diversity, MultiModality, "
+                                       "median NCS rank)"},
             "ncs_database": {"split": cfg.split, "motions": len(database.ids),
                              "concept_motions": int(database.is_concept.sum())},
-            "seconds": round(time.perf_counter() - t0, 1), "generation_seconds": round(gen_seconds, 1)}
+            "world_size": shard.world, "units_per_rank": record.units_per_rank, "generation": cost,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "generation_seconds": round(sum(v["seconds"] for v in record.cost.values()), 1)}

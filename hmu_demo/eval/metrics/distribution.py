@@ -21,11 +21,11 @@ MM_TIMES = 10                 # §2: MultiModality, 10 pairs of the 30 generatio
 RngLike = np.random.Generator | int | None
 
 
-def _random_pairs(n: int, pairs: int, rng: RngLike) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent draws of ``pairs`` indices of ``range(n)``, each without replacement, to be paired
-    position by position (the official Diversity and MultiModality sampling)."""
+def _random_pairs(n: int, pairs: int, rng: RngLike, replace: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent draws of ``pairs`` indices of ``range(n)``, each without replacement (the official
+    Diversity and MultiModality sampling) unless ``replace``, to be paired position by position."""
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    return gen.choice(n, pairs, replace=False), gen.choice(n, pairs, replace=False)
+    return gen.choice(n, pairs, replace=replace), gen.choice(n, pairs, replace=replace)
 
 
 # -- FID --------------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def euclidean_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # -- variety ----------------------------------------------------------------------------------------
 
 def diversity(emb: np.ndarray, times: int = DIVERSITY_TIMES, rng: RngLike = None,
-              small_times: int = DIVERSITY_SMALL_TIMES) -> float:
+              small_times: int = DIVERSITY_SMALL_TIMES, replace: bool = False) -> float:
     """Diversity (§2): mean distance over ``times`` random pairs of generated embeddings. Read it against
     real data (or D_r on the forget set): closer = better.
 
@@ -107,16 +107,23 @@ def diversity(emb: np.ndarray, times: int = DIVERSITY_TIMES, rng: RngLike = None
     position; when N ≤ ``times`` the published protocol uses ``small_times`` (100) pairs instead.
     (HMU's fork passes N itself there, which trips the official ``N > times`` assertion; §2's
     MoMask rule is followed.) Sampling without replacement needs N ≥ pairs, so N == pairs is
-    accepted although the official assertion asks for N > pairs. Draws use ``rng`` instead of
-    numpy's global state: same distribution, different numbers.
+    accepted although the official assertion asks for N > pairs. ``replace=True`` keeps ``times``
+    pairs at any N ≥ 2 by drawing each index with replacement (the benchmark's choice for sets of
+    at most ``times`` samples; a pair of one sample with itself counts 0, as it can in the protocol's
+    draws). Draws use ``rng`` instead of numpy's global state: same distribution, different numbers.
     """
     emb = _matrix(emb, "emb")
     n = emb.shape[0]
-    pairs = times if n > times else small_times
-    if n < pairs:
-        raise ValueError(f"diversity needs at least {pairs} embeddings to draw {pairs} pairs without replacement "
-                         f"(N <= {times} uses {small_times} pairs), got {n}")
-    first, second = _random_pairs(n, pairs, rng)
+    if replace:
+        if n < 2:
+            raise ValueError(f"diversity needs at least 2 embeddings, got {n}")
+        pairs = times
+    else:
+        pairs = times if n > times else small_times
+        if n < pairs:
+            raise ValueError(f"diversity needs at least {pairs} embeddings to draw {pairs} pairs without "
+                             f"replacement (N <= {times} uses {small_times} pairs), got {n}")
+    first, second = _random_pairs(n, pairs, rng, replace)
     return float(np.linalg.norm(emb[first] - emb[second], axis=1).mean())
 
 
