@@ -112,7 +112,9 @@ def test_evaluator_bad_files(tmp_path: Path, evaluator_folder: Path) -> None:
 def test_shipped_evaluator_retrieves_fresh_clips_near_its_reported_r1(corpus: Path) -> None:
     """The R@1 the shipped evaluator reports (and every benchmark table quotes) must hold on a corpus built
     here (120 clips, 40 % violent, not the one it was trained on), one caption per motion, batches of 32.
-    A broken or swapped evaluator falls to chance (1/32)."""
+    A broken or swapped evaluator falls to chance (1/32). The reported figure is measured on the held-out
+    phrasing of the default corpus's test split (0.44; 0.89 on training phrasing with unseen motions), and
+    the train split here speaks the training phrasing, so the check is one-sided: at least as good."""
     from hmu_demo.models.evaluators.retrieval import r_precision_hits
 
     if not (DEFAULT_EVALUATOR / "evaluator.json").is_file():
@@ -130,7 +132,7 @@ def test_shipped_evaluator_retrieves_fresh_clips_near_its_reported_r1(corpus: Pa
     text_emb, motion_emb = ev.embed_texts([texts[i] for i in order]), ev.embed_motions([motions[i] for i in order])
     measured = r_precision_hits(text_emb, motion_emb, top_k=1)[0]
     assert measured > 10 / BATCH                                         # far above chance
-    assert measured == pytest.approx(reported, abs=0.15)
+    assert measured >= reported - 0.15
 
 
 @pytest.mark.slow
