@@ -21,6 +21,7 @@ from hmu_demo.unlearning.registry import all_methods
 
 BENCHMARK_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "benchmark_embedded"
 REDTEAM_TABLE = BENCHMARK_DIR.parent / "redteam_test.md"
+HELDOUT_BENCHMARK_DIR = BENCHMARK_DIR.parent / "benchmark_heldout_momask"
 TITLE = "HMU Studio: Human Motion Unlearning"
 
 #: Clicking a point of the codebook map or a token timeline selects its code and plays it.
@@ -67,11 +68,15 @@ def _method_summary(method: str) -> str:
     return f"*{m.name}*: {m.summary}. Defaults: {defaults}"
 
 
-def _benchmark_markdown(folder: Path = BENCHMARK_DIR, redteam: Path = REDTEAM_TABLE) -> str:
-    """The committed results: the red-team table first (prompts no corpus template made), then the benchmark."""
+def _benchmark_markdown(folder: Path = BENCHMARK_DIR, redteam: Path = REDTEAM_TABLE,
+                        heldout: Path = HELDOUT_BENCHMARK_DIR) -> str:
+    """The committed results, newest protocol first: the red team (prompts no corpus template made), the
+    benchmark on the held-out corpus, then the superseded version-1 benchmark."""
     parts = []
     if redteam.is_file():
         parts.append(redteam.read_text(encoding="utf-8"))
+    if (heldout / "benchmark.md").is_file():
+        parts.append((heldout / "benchmark.md").read_text(encoding="utf-8"))
     table = folder / "benchmark.md"
     if table.is_file():
         parts.append("## Forget/retain benchmark (superseded)\n\nMade before the held-out corpus: on the version-1 "
