@@ -21,7 +21,8 @@ from hmu_demo.unlearning.registry import all_methods
 
 BENCHMARK_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "benchmark_embedded"
 REDTEAM_TABLE = BENCHMARK_DIR.parent / "redteam_test.md"
-HELDOUT_BENCHMARK_DIR = BENCHMARK_DIR.parent / "benchmark_heldout_momask"
+HELDOUT_BENCHMARK_DIRS = (BENCHMARK_DIR.parent / "benchmark_heldout_momask",
+                          BENCHMARK_DIR.parent / "benchmark_heldout_bamm")
 TITLE = "HMU Studio: Human Motion Unlearning"
 
 #: Clicking a point of the codebook map or a token timeline selects its code and plays it.
@@ -69,14 +70,13 @@ def _method_summary(method: str) -> str:
 
 
 def _benchmark_markdown(folder: Path = BENCHMARK_DIR, redteam: Path = REDTEAM_TABLE,
-                        heldout: Path = HELDOUT_BENCHMARK_DIR) -> str:
+                        heldout: tuple[Path, ...] = HELDOUT_BENCHMARK_DIRS) -> str:
     """The committed results, newest protocol first: the red team (prompts no corpus template made), the
     benchmark on the held-out corpus, then the superseded version-1 benchmark."""
     parts = []
     if redteam.is_file():
         parts.append(redteam.read_text(encoding="utf-8"))
-    if (heldout / "benchmark.md").is_file():
-        parts.append((heldout / "benchmark.md").read_text(encoding="utf-8"))
+    parts += [(d / "benchmark.md").read_text(encoding="utf-8") for d in heldout if (d / "benchmark.md").is_file()]
     table = folder / "benchmark.md"
     if table.is_file():
         parts.append("## Forget/retain benchmark (superseded)\n\nMade before the held-out corpus: on the version-1 "
