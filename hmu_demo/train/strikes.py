@@ -28,6 +28,7 @@ import numpy as np
 from hmu_demo.cli import run_guarded
 from hmu_demo.data.humanml3d import DatasetError, MotionDataset
 from hmu_demo.data.locate import DEFAULT_DATA, resolve_data
+from hmu_demo.models.judge.accuracy import true_runs
 from hmu_demo.motion.strikes import (DEFAULT_STRIKES, KINDS, StrikeThresholds, candidates, is_violent,
                                      save_thresholds, verdict_metrics)
 
@@ -94,17 +95,10 @@ def _best_speed(acc: np.ndarray) -> tuple[float, int, int]:
     score, or the "off" end when that run reaches it."""
     best = acc.max()
     good = np.isclose(acc, best, rtol=0, atol=1e-12)
-    length, pick, k = 0, 0, 0
-    while k < len(acc):
-        if not good[k]:
-            k += 1
-            continue
-        e = k
-        while e + 1 < len(acc) and good[e + 1]:
-            e += 1
-        if e - k + 1 > length:
-            length, pick = e - k + 1, (len(acc) - 1 if e == len(acc) - 1 else (k + e) // 2)
-        k = e + 1
+    length, pick = 0, 0
+    for first, last in true_runs(good):
+        if last - first + 1 > length:
+            length, pick = last - first + 1, (len(acc) - 1 if last == len(acc) - 1 else (first + last) // 2)
     return float(best), length, pick
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from hmu_demo.data.labelled import STAND, frame_labels
 from hmu_demo.models.judge.scoring import Judge
 
-__all__ = ["best_threshold", "evaluate"]
+__all__ = ["best_threshold", "evaluate", "true_runs"]
 
 
 def evaluate(judge: Judge, joints: list[np.ndarray], labels: list[dict]) -> dict:
@@ -67,6 +67,14 @@ def evaluate(judge: Judge, joints: list[np.ndarray], labels: list[dict]) -> dict
     return out
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of every run of consecutive True values, in order: where a grid search's
+    best scores lie, so a fit can take the middle of the widest run instead of its edge."""
+    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
     """Threshold maximising accuracy: the middle of the widest interval of best thresholds.
 
@@ -79,17 +87,9 @@ def best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
     cands = np.unique(np.concatenate([scores, [0.0, 1.0]]))
     mids = (cands[:-1] + cands[1:]) / 2
     acc = np.array([((scores >= t) == truth).mean() for t in mids])
-    best = acc == acc.max()
-    span, pick, k = -1.0, 0.5, 0
-    while k < len(mids):                       # runs of consecutive best intervals
-        if not best[k]:
-            k += 1
-            continue
-        e = k
-        while e + 1 < len(mids) and best[e + 1]:
-            e += 1
-        lo, hi = cands[k], cands[e + 1]
+    span, pick = -1.0, 0.5
+    for first, last in true_runs(acc == acc.max()):   # runs of consecutive best intervals
+        lo, hi = cands[first], cands[last + 1]
         if hi - lo > span:
             span, pick = hi - lo, (lo + hi) / 2
-        k = e + 1
     return float(pick)
