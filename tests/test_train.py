@@ -228,6 +228,33 @@ def test_pipeline_rerun_skips_finished_stages(pipeline, corpus: Path) -> None:
 
 
 @pytest.mark.slow
+def test_vq_from_reuses_a_bundles_tokenizer(pipeline, corpus: Path, captions: Path, tmp_path: Path) -> None:
+    """--vq-from: the new bundle's VQ and normaliser are the given bundle's, bit for bit; the rest is trained."""
+    _, source, _ = pipeline
+    work, out = tmp_path / "work", tmp_path / "bundle"
+    work.mkdir()
+    (work / "captions.npz").write_bytes(captions.read_bytes())
+    res = subprocess.run([sys.executable, "-m", "hmu_demo.train.embedded", "--data", str(corpus), "--work",
+                          str(work), "--out", str(out), "--preset", "tiny", "--vq-from", str(source), "--steps", "4",
+                          "--steps-of", "bamm=3", "--length-steps", "4", "--val-every", "2", "--threads", "1", "--no-code-index", "--quiet"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO, env=_env())
+    assert res.returncode == 0, res.stderr[-2000:]
+    old, new = ModelBundle.load(source), ModelBundle.load(out)
+    for key, value in old.vq.state_dict().items():
+        assert torch.equal(new.vq.state_dict()[key], value), key
+    np.testing.assert_array_equal(new.mean, old.mean)
+    np.testing.assert_array_equal(new.std, old.std)
+    assert not (work / "vq" / "train.log").exists()  # nothing was trained for the VQ
+    info = json.loads((out / "bundle.json").read_text())["info"]["training"]
+    assert info["vq"]["reused_from"] == str(source)
+    assert (info["masked"]["steps"], info["bamm"]["steps"]) == (4, 3)
+    refused = subprocess.run([sys.executable, "-m", "hmu_demo.train.embedded", "--data", str(corpus), "--retain-only",
+                              "violence", "--vq-from", str(source), "--steps", "4"],
+                             capture_output=True, text=True, timeout=120, cwd=REPO, env=_env())
+    assert refused.returncode == 2 and "saw the forget motions" in refused.stderr
+
+
+@pytest.mark.slow
 def test_code_index_matches_the_bundle(pipeline, corpus: Path) -> None:
     _, out, _ = pipeline
     index = CodeIndex.load(out / "code_index.json.gz")

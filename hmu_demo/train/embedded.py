@@ -33,6 +33,12 @@ and the motions kept and excluded per split. For a D_r run ``--out`` defaults to
 ``outputs/train_embedded/captions.npz`` when that exists (the retain captions are among its texts).
 ``WORK/run.json`` records which kind of run a work folder holds: a D_r run never reuses or resumes
 stages trained on the full splits, nor the reverse.
+
+``--vq-from BUNDLE`` takes that bundle's RVQ-VAE (weights, normaliser) as the finished VQ stage instead
+of training one: the VQ reads motions only, never captions, so a corpus whose captions changed (the
+held-out phrasing of corpus version 2) needs new transformers, length estimator and code index but not a
+new tokenizer, and reusing it keeps the bundle's token vocabulary, and hours of CPU time. Refused for D_r
+(its VQ must not have seen the forget motions).
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from hmu_demo.data.locate import resolve_data
 from hmu_demo.data.splits import build_splits, write_splits
 from hmu_demo.models.bundle import MODEL_FILES, BundleConfig, ModelBundle
 from hmu_demo.train.config import TrainConfig
-from hmu_demo.train.loop import STATE_FILE, read_stage
+from hmu_demo.train.loop import STATE_FILE, export_weights, read_stage
 from hmu_demo.train.state_io import load_state
 from hmu_demo.train.transformer import token_tables
 from hmu_demo.train.vq import train_vq
@@ -98,6 +104,25 @@ def _claim_work(work: Path, retain_only: str | None) -> None:
     write_text(path, json.dumps({"retain_only": retain_only}) + "\n")
 
 
+def seed_vq_stage(bundle_dir: Path, vq_dir: Path, preset: str) -> dict:
+    """Write ``vq_dir`` as a finished VQ stage holding ``bundle_dir``'s VQ and normaliser; returns its summary."""
+    bundle = ModelBundle.load(bundle_dir)
+    expected = BundleConfig.preset(preset).vq
+    if bundle.config.vq != expected:
+        raise SystemExit(f"--vq-from {bundle_dir}: its VQ is not the {preset!r} preset's architecture")
+    vq_dir.mkdir(parents=True, exist_ok=True)
+    meta = json.loads((Path(bundle_dir) / "bundle.json").read_text())
+    trained = (meta.get("info") or {}).get("training", {}).get("vq") or {}
+    export_weights(vq_dir, "vq", bundle.vq.float(), {"config": expected.to_dict(), "reused_from": str(bundle_dir),
+                                                     "metrics": {"mpjpe_cm": trained.get("best")}})
+    np.save(vq_dir / "mean.npy", bundle.mean.astype(np.float32))
+    np.save(vq_dir / "std.npy", bundle.std.astype(np.float32))
+    summary = {**trained, "reused_from": str(bundle_dir),
+               "why": "the VQ reads motions only; reused so that the captions' change retrains what reads them"}
+    _mark_done(vq_dir, summary)
+    return summary
+
+
 def retain_splits(data: Path, concept: str, work: Path) -> tuple[tuple[str, str], dict]:
     """Write ``WORK/kw_splits/{train,val}-{w,wo}-CONCEPT.txt`` (the keyword rule of hmu_demo.data.splits);
     returns the (train, val) retain files, absolute, and the summary recorded in bundle.json."""
@@ -125,6 +150,7 @@ def _stage_command(stage: str, args: argparse.Namespace, data: Path, work: Path,
     if stage == "length":
         minutes = args.length_minutes if minutes is None else min(minutes, args.length_minutes)
     steps = args.steps if stage != "length" else args.length_steps
+    steps = dict(args.steps_of or ()).get(stage, steps)
     if steps is not None:
         cmd += ["--steps", str(steps)]
     if minutes is not None:
@@ -148,6 +174,8 @@ def train_all(args: argparse.Namespace, data: Path, splits: tuple[str, str] = ("
     preset = BundleConfig.preset(args.preset)
     summaries: dict[str, dict] = {}
     vq_dir = work / "vq"
+    if _done(vq_dir) is None and getattr(args, "vq_from", None) is not None:
+        seed_vq_stage(args.vq_from, vq_dir, args.preset)
     if _done(vq_dir) is None:
         config = TrainConfig(out=vq_dir, data=data, steps=args.vq_steps, max_minutes=args.vq_minutes,
                              device=args.device, resume=args.resume, val_every=args.val_every, limit=args.limit,
@@ -214,6 +242,13 @@ def assemble(work: Path, out: Path, preset: str, dtype: torch.dtype | None, info
     return bundle
 
 
+def _stage_steps(text: str) -> tuple[str, int]:
+    stage, _, count = text.partition("=")
+    if stage not in STAGES or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"expected MODEL=N with MODEL one of {', '.join(STAGES)}, got {text!r}")
+    return stage, int(count)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hmu_demo.train.embedded", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="corpus (default: build or reuse the default)")
@@ -228,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vq-minutes", type=float, default=None)
     parser.add_argument("--steps", type=int, default=None, help="steps of each transformer")
     parser.add_argument("--minutes", type=float, default=None, help="time budget of each transformer")
+    parser.add_argument("--steps-of", type=_stage_steps, action="append", metavar="MODEL=N",
+                        help="steps of one model, over --steps (repeatable; e.g. masked=8187 residual=2630 "
+                             "bamm=5827: the shipped bundle's counts)")
     parser.add_argument("--length-steps", type=int, default=3000)
     parser.add_argument("--length-minutes", type=float, default=2.0)
     parser.add_argument("--val-every", type=int, default=1000)
@@ -239,15 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="a bundle folder of the same preset to fine-tune from (fresh optimisers)")
+    parser.add_argument("--vq-from", type=Path, default=None, metavar="BUNDLE",
+                        help="reuse this bundle's VQ (it reads no captions) instead of training one")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    if args.vq_steps is None and args.vq_minutes is None:
+    if args.vq_steps is None and args.vq_minutes is None and args.vq_from is None:
         parser.error("give --vq-steps and/or --vq-minutes")
-    if args.steps is None and args.minutes is None:
+    if args.steps is None and args.minutes is None and {s for s, _ in args.steps_of or ()} < set(STAGES[:3]):
         parser.error("give --steps and/or --minutes")
+    if args.retain_only is not None and args.vq_from is not None:
+        parser.error("--retain-only trains from scratch; --vq-from would reuse a VQ that saw the forget motions")
     if args.retain_only is not None and args.init_from is not None:
         parser.error("--retain-only trains from scratch; --init-from would start from weights that saw "
                      "the forget motions")
