@@ -24,9 +24,10 @@ from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, EditError, load
 from hmu_demo.unlearning.gate import ConceptGate
 from hmu_demo.unlearning.index_text import motion_text_embeddings, text_cache_path
 from hmu_demo.unlearning.registry import all_methods, apply
+from hmu_demo.unlearning.repair import SegmentRepair
 from hmu_demo.unlearning.report import EditReport
 
-ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated"]
+ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated", "segment-repair"]
 FORGET_PROMPT = "a man kicks the door"
 BENIGN_PROMPT = "a person walks slowly"
 
@@ -86,7 +87,7 @@ def test_registry_lists_every_method():
     for method in methods.values():
         assert method.summary and dict(method.defaults) and method.inspector_views
     assert [m for m, spec in methods.items() if spec.edits_text] == ["uce", "rece"]
-    assert [m for m, spec in methods.items() if spec.constrains_sampling] == ["lcr-gated"]
+    assert [m for m, spec in methods.items() if spec.constrains_sampling] == ["lcr-gated", "segment-repair"]
     assert [m for m, spec in methods.items() if spec.edits_codebook] == ["lcr", "lcr-orth", "lcr-nearest"]
 
 
@@ -111,6 +112,10 @@ def test_apply_never_modifies_the_original(method, encoder, index_file):
     elif method == "lcr-gated":
         assert changed == set() and edited is bundle and isinstance(edit.constraint, ConceptGate)
         assert report.codes[:3] == [1, 2, 3] and not report.layers
+    elif method == "segment-repair":
+        assert changed == set() and edited is bundle and isinstance(edit.constraint, SegmentRepair)
+        assert {1, 2, 3} <= set(report.codes) and not report.layers
+        assert bool(edit.constraint.forbidden[[1, 2, 3]].all())
     else:
         assert changed == {"vq.quantizer.layers.0.codebook"}
         assert report.codes[:3] == [1, 2, 3] and report.layers[0].rel_change > 0

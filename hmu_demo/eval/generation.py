@@ -109,6 +109,8 @@ def constrained(pipeline: TextToMotionPipeline, texts: list[str]) -> list[bool] 
     constraint = pipeline.constraint
     if constraint is None:
         return None
+    if hasattr(constraint, "segments"):  # segment repair reads the generated tokens: any prompt may change
+        return [True] * len(texts)
     rows = constraint.forbidden_rows(texts, pipeline.text_encoder.encode(texts))
     return [False] * len(texts) if rows is None else rows.any(dim=1).tolist()
 

@@ -297,6 +297,29 @@ class BAMMTransformer(TokenTransformer):
 
     @torch.no_grad()
     @eval_mode
+    def inpaint(self, ids: Tensor, editable: Tensor, cond: Tensor, lengths_tokens: Tensor | Sequence[int],
+                cond_scale: float = 3.0, generator: GeneratorLike = None, forbidden: Tensor | None = None,
+                cache: bool = True) -> Tensor:
+        """Re-sample only the ``editable`` (B, N) positions of ``ids`` (B, N): BAMM's refinement pass with
+        every other token (and END after each length) given, the hybrid mask letting each re-sampled slot
+        see the given context on both sides. Returns ids (B, N), -1 past each length."""
+        cond, lens = self.prepare(cond, lengths_tokens, generator)
+        bs, n = ids.shape
+        t = self.max_motion_tokens
+        if int(lens.max()) > min(n, t):
+            raise ValueError(f"lengths must be <= {min(n, t)} tokens, got {lens.tolist()}")
+        keep = lengths_to_mask(lens, t + 1)
+        full = torch.full((bs, t + 1), self.pad_id, dtype=torch.long, device=ids.device)
+        full[:, :n] = ids.long().clamp(min=0)
+        full = torch.where(keep, full, self.pad_id).scatter(1, lens.unsqueeze(1), self.end_id)
+        editable = F.pad(editable.to(keep.device), (0, t + 1 - n)) & keep
+        given = (~editable & keep) | (full == self.end_id)
+        refined = self._sample_pass(full, cond, given, cond_scale, False, generator, lens, forbidden, cache)
+        out = torch.where(given, full, refined)
+        return torch.where(keep, out, -1)[:, :n]
+
+    @torch.no_grad()
+    @eval_mode
     def generate(self, cond: Tensor, lengths_tokens: Tensor | Sequence[int] | None = None,
                  cond_scale: float = 4.0, refine_cond_scale: float = 3.0, remask: str = "first",
                  generator: GeneratorLike = None, forbidden: Tensor | None = None,

@@ -115,16 +115,52 @@ class MaskTransformer(TokenTransformer):
         """
         if timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {timesteps}")
-        device = self.token_emb.weight.device
         cond, lens = self.prepare(cond, lengths_tokens, generator)
         seq_len = int(lens.max())
         padding_mask = ~lengths_to_mask(lens, seq_len)
         ids = torch.where(padding_mask, self.pad_id, self.mask_id)
         scores = torch.where(padding_mask, 1e5, 0.0)
+        ids = self._decode(ids, scores, lens, lens, cond, padding_mask, timesteps, cond_scale, temperature,
+                           topk_filter_thres, generator, forbidden)
+        return torch.where(padding_mask, -1, ids)
+
+    @torch.no_grad()
+    @eval_mode
+    def inpaint(self, ids: Tensor, editable: Tensor, cond: Tensor, lengths_tokens: Tensor | Sequence[int],
+                timesteps: int = 10, cond_scale: float = 4.0, temperature: float = 1.0,
+                topk_filter_thres: float = 0.9, generator: GeneratorLike = None,
+                forbidden: Tensor | None = None) -> Tensor:
+        """Re-sample only the ``editable`` (B, N) positions of ``ids`` (B, N), the others fixed as context:
+        the same iterative decoding as :meth:`generate`, its cosine schedule over each sample's editable
+        count (MoMask's temporal inpainting). Returns ids (B, N), -1 at pads; a row with nothing
+        editable comes back unchanged."""
+        if timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        cond, lens = self.prepare(cond, lengths_tokens, generator)
+        n = ids.shape[1]
+        padding_mask = ~lengths_to_mask(lens, n)
+        editable = editable.to(padding_mask.device) & ~padding_mask
+        counts = editable.sum(dim=1)
+        fixed = torch.where(padding_mask, self.pad_id, ids.long().clamp(min=0))
+        if not bool(counts.any()):
+            return torch.where(padding_mask, -1, fixed)
+        start = torch.where(editable, self.mask_id, fixed)
+        scores = torch.where(editable, 0.0, 1e5)
+        out = self._decode(start, scores, counts, lens, cond, padding_mask, timesteps, cond_scale, temperature,
+                           topk_filter_thres, generator, forbidden)
+        out = torch.where(counts.unsqueeze(1) > 0, out, fixed)
+        return torch.where(padding_mask, -1, out)
+
+    def _decode(self, ids: Tensor, scores: Tensor, counts: Tensor, lens: Tensor, cond: Tensor, padding_mask: Tensor,
+                timesteps: int, cond_scale: float, temperature: float, topk_filter_thres: float,
+                generator: GeneratorLike, forbidden: Tensor | None) -> Tensor:
+        """The decoding loop: at each step re-mask the ``round(cos(pi tau / 2) counts)`` lowest-scored
+        positions (fixed ones score 1e5, so they are never re-masked), predict them, rescore."""
+        device = ids.device
         for tau in torch.linspace(0, 1, timesteps):
-            num_masked = torch.round(cosine_schedule(tau.to(device)) * lens).clamp(min=1)
+            num_masked = torch.round(cosine_schedule(tau.to(device)) * counts).clamp(min=1)
             ranks = scores.argsort(dim=1, stable=True).argsort(dim=1, stable=True)
-            is_mask = ranks < num_masked.unsqueeze(-1)
+            is_mask = (ranks < num_masked.unsqueeze(-1)) & (scores < 1e5)
             ids = torch.where(is_mask, self.mask_id, ids)
             logits = self.forward_with_cond_scale(ids, cond, padding_mask, cond_scale).permute(0, 2, 1)
             logits = forbid_codes(logits, forbidden)
@@ -132,7 +168,7 @@ class MaskTransformer(TokenTransformer):
             ids = torch.where(is_mask, pred, ids)
             probs = logits.softmax(dim=-1)
             scores = probs.gather(2, pred.unsqueeze(-1)).squeeze(-1).masked_fill(~is_mask, 1e5)
-        return torch.where(padding_mask, -1, ids)
+        return ids
 
 
 def _subset(mask: Tensor, prob: float, generator: torch.Generator | None) -> Tensor:

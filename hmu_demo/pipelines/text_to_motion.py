@@ -196,6 +196,10 @@ class TextToMotionPipeline:
         else:
             base, _ = bundle.bamm.generate(cond, token_lens, cond_scale=request.cond_scale, generator=gens,
                                            forbidden=forbidden)
+        if hasattr(models.constraint, "segments"):
+            base, repaired = _repair_segments(models.constraint, bundle, backbone, base, cond, token_lens, gens,
+                                              request.steps, request.cond_scale)
+            gated = [g or r for g, r in zip(gated, repaired)]
         ids = bundle.residual.generate(base, cond, token_lens, cond_scale=request.res_cond_scale, generator=gens)
 
         # decode per distinct length (the conv decoder would see other samples' padding otherwise)
@@ -216,6 +220,36 @@ class TextToMotionPipeline:
                    length_frames=frames[i], seed=seed, backbone=backbone, gated=bool(gated[i]))
             for i, p in enumerate(prompts)
         ]
+
+
+def _repair_segments(constraint, bundle: ModelBundle, backbone: str, base: torch.Tensor, cond: torch.Tensor,
+                     token_lens: list[int], gens: list[torch.Generator], steps: int, cond_scale: float
+                     ) -> tuple[torch.Tensor, list[bool]]:
+    """Segment repair (:mod:`hmu_demo.unlearning.repair`): up to ``constraint.rounds`` times, re-sample the
+    base tokens the constraint marks, with its forbidden codes and repair condition, the rest as context.
+    Returns the base ids and, per prompt, whether anything was re-sampled."""
+    base = base.clone()
+    lens = torch.tensor(token_lens, device=base.device)
+    repaired = [False] * len(token_lens)
+    repair_cond = constraint.repair_condition(cond)
+    for _ in range(constraint.rounds):
+        marked = constraint.segments(base, lens).to(base.device)
+        rows = marked.any(dim=1).nonzero().flatten().tolist()
+        if not rows:
+            break
+        forbidden = constraint.forbidden.to(base.device)[None].expand(len(rows), -1)
+        picked = torch.tensor(rows, device=base.device)
+        row_gens = [gens[i] for i in rows]
+        if backbone == "momask":
+            new = bundle.masked.inpaint(base[picked], marked[picked], repair_cond[picked], lens[picked],
+                                        timesteps=steps, cond_scale=cond_scale, generator=row_gens, forbidden=forbidden)
+        else:
+            new = bundle.bamm.inpaint(base[picked], marked[picked], repair_cond[picked], lens[picked],
+                                      generator=row_gens, forbidden=forbidden)
+        base[picked] = new
+        for i in rows:
+            repaired[i] = True
+    return base, repaired
 
 
 def _cpu_text_encoder(encoder: TextEncoder) -> TextEncoder:

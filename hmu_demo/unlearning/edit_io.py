@@ -3,10 +3,12 @@
 Folder layout (written by ``python -m hmu_demo.unlearn``, read by ``--edit DIR`` of the generator)::
 
     DIR/edit.safetensors   the edited tensors by their bundle path ("masked.cond_emb.weight",
-                           "vq.quantizer.layers.0.codebook", ...) and the LCR-gated gate's buffers
-                           ("gate.forbidden", "gate.motion_text", "gate.motion_forget")
+                           "vq.quantizer.layers.0.codebook", ...) and the sampling constraint's buffers:
+                           LCR-gated's gate ("gate.forbidden", "gate.motion_text", "gate.motion_forget")
+                           or segment repair's ("repair.scores", "repair.forbidden", "repair.gate.*")
     DIR/edit.json          {"format": "hmu-edit", "version": 1, "backbone", "report": EditReport,
-                            "gate": gate settings or null, "base": fingerprints of the base bundle,
+                            "gate": gate settings or null, "repair": segment repair settings (absent
+                            without one), "base": fingerprints of the base bundle,
                             "weights_sha256": SHA-256 of edit.safetensors}
 
 Written atomically: a new folder appears whole (built in a hidden sibling, then renamed); an
@@ -32,6 +34,7 @@ from torch import Tensor
 from hmu_demo.atomic import atomic_folder, atomic_path
 from hmu_demo.unlearning.edit import Edit
 from hmu_demo.unlearning.gate import ConceptGate
+from hmu_demo.unlearning.repair import SegmentRepair
 from hmu_demo.unlearning.report import EditReport
 
 __all__ = ["EDIT_JSON", "EDIT_WEIGHTS", "EditError", "load_edit", "read_edit_meta", "save_edit"]
@@ -41,6 +44,7 @@ VERSION = 1
 EDIT_JSON = "edit.json"
 EDIT_WEIGHTS = "edit.safetensors"
 GATE_PREFIX = "gate."
+REPAIR_PREFIX = "repair."
 CODEBOOK0 = "vq.quantizer.layers.0.codebook"
 
 
@@ -65,21 +69,25 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
     between leaves a pair that :func:`load_edit` recognises as mismatched, never a silent mix."""
     folder = Path(folder)
     before = _tensors(original)
-    unknown = [n for n in edit.tensors if n not in before or n.startswith(GATE_PREFIX)]
+    unknown = [n for n in edit.tensors if n not in before or n.startswith((GATE_PREFIX, REPAIR_PREFIX))]
     if unknown:
         raise EditError(f"the edit names tensors the original lacks: {', '.join(unknown)}")
     fingerprints = {n: _fingerprint(before[n]) for n in edit.tensors}
     if CODEBOOK0 in before:
         fingerprints[CODEBOOK0] = _fingerprint(before[CODEBOOK0])
-    gate = edit.constraint
-    if gate is not None and not isinstance(gate, ConceptGate):
-        raise EditError(f"cannot save a {type(gate).__name__} sampling constraint (only the concept gate)")
+    constraint = edit.constraint
+    if constraint is not None and not isinstance(constraint, (ConceptGate, SegmentRepair)):
+        raise EditError(f"cannot save a {type(constraint).__name__} sampling constraint (only the concept gate "
+                        "and segment repair)")
+    prefix = REPAIR_PREFIX if isinstance(constraint, SegmentRepair) else GATE_PREFIX
     tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in edit.tensors.items()}
-    if gate is not None:
-        tensors.update({GATE_PREFIX + n: t.detach().to("cpu").contiguous().clone()
-                        for n, t in gate.state_dict().items()})
+    if constraint is not None:
+        tensors.update({prefix + n: t.detach().to("cpu").contiguous().clone()
+                        for n, t in constraint.state_dict().items()})
+    gate = constraint if isinstance(constraint, ConceptGate) else None
     meta = {"format": FORMAT, "version": VERSION, "backbone": backbone, "report": edit.report.to_dict(),
             "gate": None if gate is None else gate.config(),
+            **({"repair": constraint.config()} if isinstance(constraint, SegmentRepair) else {}),
             "base": {"fingerprints": fingerprints,
                      "text_encoder": getattr(getattr(original, "config", None), "text_encoder", None)}}
     if folder.is_dir() and not any(folder.iterdir()):
@@ -149,25 +157,40 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
             raise EditError(f"this edit changes {name}, which the bundle does not have: it was made for another bundle")
         if _fingerprint(before[name]) != digest:
             raise EditError(f"this edit was made for another bundle ({name} differs); make it again for this one")
-    weights = {n: t for n, t in tensors.items() if not n.startswith(GATE_PREFIX)}
+    weights = {n: t for n, t in tensors.items() if not n.startswith((GATE_PREFIX, REPAIR_PREFIX))}
     for name, t in weights.items():
         if name not in before or tuple(before[name].shape) != tuple(t.shape):
             raise EditError(f"{path}: tensor {name} {tuple(t.shape)} does not fit this bundle")
         if not torch.isfinite(t).all():
             raise EditError(f"{path}: tensor {name} has non-finite values")
-    gate = None
-    gate_config = meta.get("gate")
-    if gate_config is not None:
-        try:
-            gate = ConceptGate(gate_config["concept"], gate_config["keywords"], tensors["gate.forbidden"],
-                               tensors["gate.motion_text"], tensors["gate.motion_forget"],
-                               neighbours=int(gate_config["neighbours"]), threshold=float(gate_config["threshold"]),
-                               match=str(gate_config.get("match", "word")))
-        except (KeyError, TypeError, ValueError) as err:
-            raise EditError(f"{folder}: the gate of this edit is incomplete: {type(err).__name__}: {err}") from err
-        codebook = before.get(CODEBOOK0)
-        if codebook is not None and gate.forbidden.shape[0] != codebook.shape[0]:
-            raise EditError(f"{folder}: the gate covers {gate.forbidden.shape[0]} codes, the bundle has "
-                            f"{codebook.shape[0]}")
-        gate = gate.to(codebook.device if codebook is not None else "cpu")
-    return Edit(report, weights, gate), meta
+    codebook = before.get(CODEBOOK0)
+    constraint = None
+    try:
+        if meta.get("gate") is not None:
+            constraint = _gate(meta["gate"], tensors, GATE_PREFIX)
+        elif meta.get("repair") is not None:
+            constraint = _repair(meta["repair"], tensors)
+    except (KeyError, TypeError, ValueError) as err:
+        raise EditError(f"{folder}: the sampling constraint of this edit is incomplete: "
+                        f"{type(err).__name__}: {err}") from err
+    if constraint is not None:
+        if codebook is not None and constraint.forbidden.shape[0] != codebook.shape[0]:
+            raise EditError(f"{folder}: the edit's constraint covers {constraint.forbidden.shape[0]} codes, the "
+                            f"bundle has {codebook.shape[0]}")
+        constraint = constraint.to(codebook.device if codebook is not None else "cpu")
+    return Edit(report, weights, constraint), meta
+
+
+def _gate(config: dict, tensors: dict[str, Tensor], prefix: str) -> ConceptGate:
+    return ConceptGate(config["concept"], config["keywords"], tensors[prefix + "forbidden"],
+                       tensors[prefix + "motion_text"], tensors[prefix + "motion_forget"],
+                       neighbours=int(config["neighbours"]), threshold=float(config["threshold"]),
+                       match=str(config.get("match", "word")))
+
+
+def _repair(config: dict, tensors: dict[str, Tensor]) -> SegmentRepair:
+    gate = None if config.get("gate") is None else _gate(config["gate"], tensors, REPAIR_PREFIX + "gate.")
+    return SegmentRepair(config["concept"], tensors[REPAIR_PREFIX + "scores"], tensors[REPAIR_PREFIX + "forbidden"],
+                         window=int(config["window"]), threshold=float(config["threshold"]),
+                         margin=int(config["margin"]), rounds=int(config["rounds"]),
+                         condition=str(config["condition"]), gate=gate)
