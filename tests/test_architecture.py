@@ -21,6 +21,7 @@ MAX_LINES = 450
 # Layer groups, earliest first. A top-level module of hmu_demo not named here is a thin CLI (group 9).
 GROUPS: dict[str, int] = {
     "hmu_demo": 0, "hmu_demo.config": 0, "hmu_demo.atomic": 0, "hmu_demo.cli": 0, "hmu_demo.prompt": 0,
+    "hmu_demo.plugins": 0,
     "hmu_demo.motion": 1,
     "hmu_demo.data": 2,
     "hmu_demo.render": 3,

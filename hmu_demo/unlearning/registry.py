@@ -14,16 +14,15 @@ sampling constraint, the report) and modifies nothing.
 
 from __future__ import annotations
 
-import importlib
 import numbers
 import os
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
+from hmu_demo.plugins import PluginRegistry
 from hmu_demo.unlearning.code_index import CodeIndex
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.edit import Edit
@@ -64,38 +63,22 @@ class Method:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
 
-_METHODS: dict[str, Method] = {}
-_discovered = False
+_REGISTRY: PluginRegistry[Method] = PluginRegistry(__package__, "method")
 
 
 def register(method: Method) -> Method:
     """Add ``method`` (a name may be registered once); returns it, so a module can keep it."""
-    if method.name in _METHODS and _METHODS[method.name] is not method:
-        raise ValueError(f"a method named {method.name!r} is registered already")
-    _METHODS[method.name] = method
-    return method
+    return _REGISTRY.register(method)
 
 
 def unregister(name: str) -> None:
     """Remove a method (plug-ins and tests that register one for a while)."""
-    _METHODS.pop(name, None)
-
-
-def _discover() -> None:
-    """Import every module of this package once: each registers the methods it defines."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    package = importlib.import_module(__package__)
-    for info in pkgutil.walk_packages(package.__path__, prefix=f"{__package__}."):
-        importlib.import_module(info.name)
+    _REGISTRY.unregister(name)
 
 
 def all_methods() -> dict[str, Method]:
     """Every registered method by name, in listing order."""
-    _discover()
-    return {m.name: m for m in sorted(_METHODS.values(), key=lambda m: (m.order, m.name))}
+    return _REGISTRY.all()
 
 
 def method_names() -> list[str]:
@@ -104,10 +87,7 @@ def method_names() -> list[str]:
 
 def get_method(name: object) -> Method:
     """The method called ``name``; ValueError naming the registered ones otherwise."""
-    methods = all_methods()
-    if not isinstance(name, str) or name not in methods:
-        raise ValueError(f"unknown method {name!r}; choose from {', '.join(methods)}")
-    return methods[name]
+    return _REGISTRY.get(name)
 
 
 def resolve_concept(concept: Concept | str) -> Concept:
