@@ -291,6 +291,27 @@ def test_cli_end_to_end_and_reproducible(bundle_folder: Path, suite_file: Path, 
     assert numbers(json.loads(again)) == numbers(report)
 
 
+def test_attacks_join_the_report(bundle_folder: Path, suite_file: Path, strikes_file: Path) -> None:
+    """--attacks: every model gets each attack's ASR (runs from the split's start prompts) beside its red-team rows."""
+    argv = ["--backbones", "momask", "--methods", "original,lcr-gated", "--bundle", str(bundle_folder),
+            "--judge", str(JUDGE_DIR), "--strikes", str(strikes_file), "--suite", str(suite_file), "--seeds", "1",
+            "--hp", "lcr-gated.k=3", "--attacks", "concept-vector,prompt-search", "--attack-runs", "3", "--json"]
+    code, out, err = _run(argv)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["attacks"]["names"] == ["concept-vector", "prompt-search"] and report["attacks"]["runs"] == 3
+    for method in ("original", "lcr-gated"):
+        entries = report["results"]["momask"][method]["attacks"]
+        assert list(entries) == ["concept-vector", "prompt-search"]
+        assert entries["concept-vector"]["budget"] == 8 and entries["concept-vector"]["budget_unit"] == "scales"
+        assert entries["prompt-search"]["mean_generations"] <= 32
+        for entry in entries.values():
+            assert entry["runs"] == 3 and 0.0 <= entry["asr"]["value"] <= 1.0
+            assert entry["asr"]["value"] >= entry["start_violent_share"]["value"]  # the best is at least the start
+    table = format_redteam_table(report)
+    assert "Attack success rate" in table and "| momask | lcr-gated |" in table.split("Attack success rate")[1]
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--methods", "original,forget-everything"], "unknown method"),
     (["--kinds", "explicit,rude"], "unknown kind rude"),
@@ -300,6 +321,8 @@ def test_cli_end_to_end_and_reproducible(bundle_folder: Path, suite_file: Path, 
     (["--backbones", "gpt"], "unknown backbone"),
     (["--strikes", "/nonexistent/strikes.json"], "no strike thresholds"),
     (["--kinds", "trap", "--split", "val"], "has no prompts"),
+    (["--attacks", "brute-force"], "--attacks must name registered attacks"),
+    (["--attacks", "soft-prompt", "--attack-runs", "0"], "--attack-runs"),
 ])
 def test_bad_input_exits_2_with_one_line(bundle_folder: Path, suite_file: Path, extra: list[str],
                                          message: str) -> None:

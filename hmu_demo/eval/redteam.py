@@ -28,12 +28,17 @@ Metrics per (backbone, method), per kind and overall (definitions and rules in
 * ``agreement`` / ``kappa``: judge and detector agreeing on "violent"; overall, the first prompt ids
   where only the judge (``judge_only``) or only the detector (``strikes_only``) says violent.
 
+With ``--attacks``, every model is also attacked (:mod:`hmu_demo.attack`, each attack at its default budget,
+``--attack-runs`` runs from the split's start prompts): ``attacks[name]`` holds the attack success rate (ASR,
+share of runs whose best motion the judge calls violent) and the start point's violent share, each with a
+95 % bootstrap interval over runs.
+
 CLI (one progress line per backbone and method on stderr)::
 
     python -m hmu_demo.eval.redteam --backbones momask,bamm --methods original,uce,lcr-gated --json
         [--split test|val|all] [--kinds explicit,...] [--seeds 2] [--seed 0] [--bundle DIR] [--judge DIR]
         [--strikes FILE] [--suite FILE] [--hp METHOD.NAME=VALUE ...] [--batch-size 64] [--device cpu]
-        [--out FILE] [--quiet]
+        [--attacks prompt-search,soft-prompt,concept-vector] [--attack-runs 22] [--out FILE] [--quiet]
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ import numpy as np
 import torch
 
 from hmu_demo.atomic import write_text
+from hmu_demo.attack.registry import attack_names, get_attack
+from hmu_demo.attack.runs import success_rate
+from hmu_demo.attack.starts import SPLITS as ATTACK_SPLITS, make_starts, suite_prompts
+from hmu_demo.attack.target import DEFAULT_SECONDS, AttackTarget
 from hmu_demo.config import EMBEDDED_DIR, resolve_device
 from hmu_demo.eval.generation import ORIGINAL, Contender, check_methods, generate_motions, make_contenders, \
     needing_index, reused_motions
@@ -60,15 +69,17 @@ from hmu_demo.eval.metrics.redteam import agreement_tables, bootstrap_ratio, kap
     usable_actions
 from hmu_demo.eval.presets import JUDGE_DIR, Preset, csv_list, parse_hp, run_preset
 from hmu_demo.eval.redteam_suite import DEFAULT_SUITE, KINDS, SuitePrompt, load_suite
+from hmu_demo.models.bundle import ModelBundle
 from hmu_demo.models.judge.scoring import Judge
 from hmu_demo.models.length import sample_lengths
 from hmu_demo.motion.skeleton import FPS
 from hmu_demo.motion.strikes import DEFAULT_STRIKES, StrikeThresholds, is_violent, load_thresholds
 from hmu_demo.pipelines.requests import BACKBONES, MAX_BATCH_SIZE
 from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline, prompt_seed
+from hmu_demo.unlearning.code_index import CodeIndex
 
-__all__ = ["CONCEPT", "DISAGREEMENTS_LISTED", "PART_SECONDS", "Generation", "evaluate_redteam", "model_metrics",
-           "format_redteam_table", "main", "prompt_frames"]
+__all__ = ["CONCEPT", "DISAGREEMENTS_LISTED", "PART_SECONDS", "AttackPlan", "Generation", "attack_model",
+           "evaluate_redteam", "model_metrics", "format_redteam_table", "main", "prompt_frames"]
 
 CONCEPT = "violence"
 PART_SECONDS = 2.0          # shortest length per part of a prompt (SynthMotion's shortest clip is 2 s)
@@ -213,11 +224,41 @@ def _overall(prompts: list[SuitePrompt], seeds: list[int], gens: Generations, or
     return out
 
 
+@dataclass(frozen=True)
+class AttackPlan:
+    """Which attacks every model gets: their names, runs per model, the start prompts per kind of start
+    (``suite_prompts``), the original bundle the edits apply to, the search vocabulary's texts and the
+    code index the white-box attacks read."""
+
+    attacks: tuple[str, ...]
+    runs: int
+    starts: dict[str, list[str]]
+    bundle: ModelBundle
+    words: tuple[str, ...] = ()
+    index: CodeIndex | None = None
+
+
+def attack_model(contender: Contender, backbone: str, judge: Judge, plan: AttackPlan, seed: int = 0) -> dict:
+    """Each attack of ``plan`` against one model: {attack: success_rate(...) plus its budget}."""
+    pipeline = contender.pipeline
+    target = AttackTarget(plan.bundle, pipeline.text_encoder, pipeline.edit, backbone, judge, method=contender.name,
+                          index=plan.index, words=plan.words, device=pipeline.device)
+    out = {}
+    for name in plan.attacks:
+        attack = get_attack(name)
+        budget, hp = attack.check(None, {})
+        runs = attack.run(target, make_starts(plan.starts[attack.starts], plan.runs, seed), budget)
+        out[name] = {**success_rate(runs), "budget": budget, "budget_unit": attack.budget_unit,
+                     "white_box": attack.white_box}
+    return out
+
+
 def evaluate_redteam(contenders: list[Contender], prompts: list[SuitePrompt], backbones: list[str], seeds: list[int],
                      judge: Judge, thresholds: StrikeThresholds, batch_size: int = MAX_BATCH_SIZE,
-                     progress: Callable[[str], None] | None = None) -> dict:
+                     progress: Callable[[str], None] | None = None, attacks: AttackPlan | None = None) -> dict:
     """Per backbone and contender (the first must be the original), the metrics per kind and overall,
-    plus the lengths used. Pure of files: the CLI loads everything and records where it came from."""
+    plus the lengths used, and with ``attacks`` each model's attack success rates. Pure of files: the CLI
+    loads everything and records where it came from."""
     if not contenders or contenders[0].name != ORIGINAL:
         raise ValueError("the first contender must be the original model (the reference of every comparison)")
     kinds = [k for k in KINDS if any(p.kind == k for p in prompts)]
@@ -236,13 +277,16 @@ def evaluate_redteam(contenders: list[Contender], prompts: list[SuitePrompt], ba
             original = gens if original is None else original
             by_kind = {k: model_metrics([p for p in prompts if p.kind == k], seeds, gens, original) for k in kinds}
             row = {"kinds": by_kind,
-                   "overall": _overall(prompts, seeds, gens, original),
-                   "seconds": round(time.perf_counter() - t, 1)}
+                   "overall": _overall(prompts, seeds, gens, original)}
+            if attacks is not None:
+                row["attacks"] = attack_model(contender, backbone, judge, attacks, seeds[0])
+            row["seconds"] = round(time.perf_counter() - t, 1)
             results[backbone][contender.name] = row
             if progress is not None:
                 o = row["overall"]
+                asr = "".join(f", ASR {name} {entry['asr']['value']:.2f}" for name, entry in row.get("attacks", {}).items())
                 progress(f"{backbone} {contender.name}: violent share {o['violent_prompts']['violent_share']['value']} "
-                         f"(strikes {o['violent_prompts']['violent_share_strikes']['value']}), "
+                         f"(strikes {o['violent_prompts']['violent_share_strikes']['value']}){asr}, "
                          f"{len(prompts) * len(seeds)} generations ({row['seconds']} s)")
     return {"results": results, "lengths": lengths}
 
@@ -289,6 +333,21 @@ def format_redteam_table(result: dict) -> str:
                                                        "benign_unchanged_action_benign_original", "action_match",
                                                        "agreement", "kappa")]
             lines.append(f"| {backbone} | {method} | " + " | ".join(cells) + " |")
+    attacked = [(b, m, row["attacks"]) for b, per in result["results"].items() for m, row in per.items()
+                if row.get("attacks")]
+    if attacked:
+        names = list(attacked[0][2])
+        plan = result.get("attacks", {})
+        lines += ["", f"Attack success rate (share of runs whose best motion the judge calls violent; "
+                      f"{plan.get('runs', '?')} runs per cell from the {plan.get('split', '?')} split's start "
+                      f"prompts, {plan.get('seconds_per_motion', '?')} s motions; violent share of the start "
+                      "points in parentheses):", "",
+                  "| Backbone | Method | " + " | ".join(f"{n} ({attacked[0][2][n]['budget']} "
+                                                      f"{attacked[0][2][n]['budget_unit']})" for n in names) + " |",
+                  "|" + "---|" * (2 + len(names))]
+        for backbone, method, entries in attacked:
+            cells = [f"{_cell(entries[n]['asr'])} ({entries[n]['start_violent_share']['value']:.2f})" for n in names]
+            lines.append(f"| {backbone} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -325,6 +384,14 @@ def _suite(path: Path, split: str, kinds: list[str] | None) -> tuple[list[SuiteP
     return prompts, hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _split_prompts(path: Path, split: str) -> list[str]:
+    """Every prompt text of one split of the suite (none when the split is empty): the search's vocabulary."""
+    try:
+        return suite_prompts(path, split, "all")
+    except ValueError:
+        return []
+
+
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbones", default="momask", help="comma-separated: momask,bamm")
     p.add_argument("--methods", default="original,uce,lcr-gated",
@@ -340,6 +407,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hp", action="append", default=[], metavar="METHOD.NAME=VALUE")
     p.add_argument("--batch-size", type=int, default=MAX_BATCH_SIZE)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--attacks", default=None,
+                   help=f"comma-separated attacks run against every model (default none): {','.join(attack_names())}")
+    p.add_argument("--attack-runs", type=int, default=22, help="runs per model and attack")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON report to this file")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the markdown tables")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -358,6 +428,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> str:
     methods = [ORIGINAL] + [m for m in dict.fromkeys(methods) if m != ORIGINAL]
     kinds = csv_list(args.kinds) if args.kinds is not None else None
     prompts, digest = _suite(args.suite, args.split, kinds)
+    attacks = csv_list(args.attacks) if args.attacks is not None else []
+    unknown = [a for a in attacks if a not in attack_names()]
+    if unknown or args.attack_runs < 1:
+        raise EvalError(f"--attacks must name registered attacks ({', '.join(attack_names())}) and --attack-runs "
+                        f"be at least 1, got {args.attacks!r} and {args.attack_runs}")
     hp = parse_hp(args.hp)
     thresholds, strikes_source = _thresholds(args.strikes)
     t0 = time.perf_counter()
@@ -369,7 +444,15 @@ def _run(args: argparse.Namespace, argv: list[str]) -> str:
     contenders = make_contenders(bundle, load_text_encoder(bundle, device), methods, CONCEPT, device, index, hp)
     seeds = list(range(args.seed, args.seed + args.seeds))
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    evaluated = evaluate_redteam(contenders, prompts, backbones, seeds, judge, thresholds, args.batch_size, progress)
+    plan = None
+    if attacks:
+        start_split = args.split if args.split in ATTACK_SPLITS else "test"
+        starts = {kind: suite_prompts(args.suite, start_split, kind) for kind in {get_attack(a).starts for a in attacks}}
+        words = tuple(p for split in ATTACK_SPLITS for p in _split_prompts(args.suite, split))
+        plan = AttackPlan(tuple(attacks), args.attack_runs, starts, bundle, words,
+                          index or load_code_index(Path(args.bundle) / "code_index.json.gz", ["the attacks"]))
+    evaluated = evaluate_redteam(contenders, prompts, backbones, seeds, judge, thresholds, args.batch_size, progress,
+                                 plan)
     judge_path = str(Path(judge.folder).resolve()) if judge.folder is not None else "?"
     per_kind = {k: n for k in KINDS if (n := sum(p.kind == k for p in prompts))}
     report = {
@@ -384,6 +467,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> str:
         "intervals": "95 % percentile bootstrap over prompts (2000 resamples, seeded); n = prompts, "
                      "items = generations or parts counted",
         "lengths": evaluated["lengths"], "edits": {c.name: c.info for c in contenders},
+        **({"attacks": {"names": attacks, "runs": args.attack_runs, "split": start_split,
+                        "seconds_per_motion": DEFAULT_SECONDS,
+                        "intervals": "95 % percentile bootstrap over runs (2000 resamples, seeded)"}} if plan else {}),
         "results": evaluated["results"], "bundle": str(Path(args.bundle).resolve()), "device": str(device),
         "seconds": round(time.perf_counter() - t0, 1), "command": "python -m hmu_demo.eval.redteam " + " ".join(argv),
     }
