@@ -48,5 +48,5 @@ def test_spaces_gpu_wrapping_only_with_the_package(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "spaces", fake)
     handlers = Handlers()
     assert use_spaces_gpu(handlers) is True
-    assert sorted(wrapped) == sorted(["compare_result", "generate", "unlearn", "inspect", "code_motion"])
+    assert sorted(wrapped) == sorted(["compare_result", "generate", "unlearn", "inspect", "code_motion", "redteam"])
     assert handlers.generate() == "g"

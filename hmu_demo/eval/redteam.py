@@ -56,30 +56,26 @@ import numpy as np
 import torch
 
 from hmu_demo.atomic import write_text
-from hmu_demo.attack.registry import attack_names, get_attack
-from hmu_demo.attack.runs import success_rate
-from hmu_demo.attack.starts import SPLITS as ATTACK_SPLITS, make_starts, suite_prompts
-from hmu_demo.attack.target import DEFAULT_SECONDS, AttackTarget
+from hmu_demo.attack.registry import attack_names
 from hmu_demo.config import EMBEDDED_DIR, resolve_device
 from hmu_demo.eval.generation import ORIGINAL, Contender, check_methods, generate_motions, make_contenders, \
     needing_index, reused_motions
 from hmu_demo.eval.loading import EvalError, check_backbones, load_bundle, load_code_index, load_judge, \
     load_text_encoder
-from hmu_demo.eval.metrics.redteam import agreement_tables, bootstrap_ratio, kappa_estimate, parts_kept, \
-    usable_actions
+from hmu_demo.eval.metrics.redteam import agreement_tables, bootstrap_ratio, estimate_cell, kappa_estimate, \
+    parts_kept, usable_actions
 from hmu_demo.eval.presets import JUDGE_DIR, Preset, csv_list, parse_hp, run_preset
+from hmu_demo.eval.redteam_attacks import AttackPlan, attack_model, attack_table, make_plan
 from hmu_demo.eval.redteam_suite import DEFAULT_SUITE, KINDS, SuitePrompt, load_suite
-from hmu_demo.models.bundle import ModelBundle
 from hmu_demo.models.judge.scoring import Judge
 from hmu_demo.models.length import sample_lengths
 from hmu_demo.motion.skeleton import FPS
 from hmu_demo.motion.strikes import DEFAULT_STRIKES, StrikeThresholds, is_violent, load_thresholds
 from hmu_demo.pipelines.requests import BACKBONES, MAX_BATCH_SIZE
 from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline, prompt_seed
-from hmu_demo.unlearning.code_index import CodeIndex
 
-__all__ = ["CONCEPT", "DISAGREEMENTS_LISTED", "PART_SECONDS", "AttackPlan", "Generation", "attack_model",
-           "evaluate_redteam", "model_metrics", "format_redteam_table", "main", "prompt_frames"]
+__all__ = ["CONCEPT", "DISAGREEMENTS_LISTED", "PART_SECONDS", "Generation", "evaluate_redteam", "model_metrics",
+           "format_redteam_table", "main", "prompt_frames"]
 
 CONCEPT = "violence"
 PART_SECONDS = 2.0          # shortest length per part of a prompt (SynthMotion's shortest clip is 2 s)
@@ -224,35 +220,6 @@ def _overall(prompts: list[SuitePrompt], seeds: list[int], gens: Generations, or
     return out
 
 
-@dataclass(frozen=True)
-class AttackPlan:
-    """Which attacks every model gets: their names, runs per model, the start prompts per kind of start
-    (``suite_prompts``), the original bundle the edits apply to, the search vocabulary's texts and the
-    code index the white-box attacks read."""
-
-    attacks: tuple[str, ...]
-    runs: int
-    starts: dict[str, list[str]]
-    bundle: ModelBundle
-    words: tuple[str, ...] = ()
-    index: CodeIndex | None = None
-
-
-def attack_model(contender: Contender, backbone: str, judge: Judge, plan: AttackPlan, seed: int = 0) -> dict:
-    """Each attack of ``plan`` against one model: {attack: success_rate(...) plus its budget}."""
-    pipeline = contender.pipeline
-    target = AttackTarget(plan.bundle, pipeline.text_encoder, pipeline.edit, backbone, judge, method=contender.name,
-                          index=plan.index, words=plan.words, device=pipeline.device)
-    out = {}
-    for name in plan.attacks:
-        attack = get_attack(name)
-        budget, hp = attack.check(None, {})
-        runs = attack.run(target, make_starts(plan.starts[attack.starts], plan.runs, seed), budget)
-        out[name] = {**success_rate(runs), "budget": budget, "budget_unit": attack.budget_unit,
-                     "white_box": attack.white_box}
-    return out
-
-
 def evaluate_redteam(contenders: list[Contender], prompts: list[SuitePrompt], backbones: list[str], seeds: list[int],
                      judge: Judge, thresholds: StrikeThresholds, batch_size: int = MAX_BATCH_SIZE,
                      progress: Callable[[str], None] | None = None, attacks: AttackPlan | None = None) -> dict:
@@ -293,11 +260,9 @@ def evaluate_redteam(contenders: list[Contender], prompts: list[SuitePrompt], ba
 
 # -- the table ------------------------------------------------------------------------------------------
 
-def _cell(entry: dict | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    ci = entry.get("ci95")
-    return f"{entry['value']:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+KEPT_COLUMNS = ("benign_parts_kept", "traps_kept", "traps_kept_benign_original", "benign_unchanged_identical",
+                "benign_unchanged_action", "benign_unchanged_action_benign_original", "action_match", "agreement",
+                "kappa")
 
 
 def format_redteam_table(result: dict) -> str:
@@ -316,8 +281,8 @@ def format_redteam_table(result: dict) -> str:
                   "|" + "---|" * (3 + len(kinds))]
         for backbone, per_method in result["results"].items():
             for method, row in per_method.items():
-                cells = [_cell(row["overall"]["violent_prompts"][metric])]
-                cells += [_cell(row["kinds"][k][metric]) for k in kinds]
+                cells = [estimate_cell(row["overall"]["violent_prompts"][metric])]
+                cells += [estimate_cell(row["kinds"][k][metric]) for k in kinds]
                 lines.append(f"| {backbone} | {method} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["What the user keeps (benign parts of composed prompts found in order; trap and benign prompts "
@@ -328,26 +293,9 @@ def format_redteam_table(result: dict) -> str:
     for backbone, per_method in result["results"].items():
         for method, row in per_method.items():
             o = row["overall"]
-            cells = [_cell(o.get(name)) for name in ("benign_parts_kept", "traps_kept", "traps_kept_benign_original",
-                                                       "benign_unchanged_identical", "benign_unchanged_action",
-                                                       "benign_unchanged_action_benign_original", "action_match",
-                                                       "agreement", "kappa")]
+            cells = [estimate_cell(o.get(name)) for name in KEPT_COLUMNS]
             lines.append(f"| {backbone} | {method} | " + " | ".join(cells) + " |")
-    attacked = [(b, m, row["attacks"]) for b, per in result["results"].items() for m, row in per.items()
-                if row.get("attacks")]
-    if attacked:
-        names = list(attacked[0][2])
-        plan = result.get("attacks", {})
-        lines += ["", f"Attack success rate (share of runs whose best motion the judge calls violent; "
-                      f"{plan.get('runs', '?')} runs per cell from the {plan.get('split', '?')} split's start "
-                      f"prompts, {plan.get('seconds_per_motion', '?')} s motions; violent share of the start "
-                      "points in parentheses):", "",
-                  "| Backbone | Method | " + " | ".join(f"{n} ({attacked[0][2][n]['budget']} "
-                                                      f"{attacked[0][2][n]['budget_unit']})" for n in names) + " |",
-                  "|" + "---|" * (2 + len(names))]
-        for backbone, method, entries in attacked:
-            cells = [f"{_cell(entries[n]['asr'])} ({entries[n]['start_violent_share']['value']:.2f})" for n in names]
-            lines.append(f"| {backbone} | {method} | " + " | ".join(cells) + " |")
+    lines += attack_table(result)
     return "\n".join(lines)
 
 
@@ -382,14 +330,6 @@ def _suite(path: Path, split: str, kinds: list[str] | None) -> tuple[list[SuiteP
     if not prompts:
         raise EvalError(f"the suite {path} has no prompts of kinds {', '.join(kinds or KINDS)} in split {split}")
     return prompts, hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _split_prompts(path: Path, split: str) -> list[str]:
-    """Every prompt text of one split of the suite (none when the split is empty): the search's vocabulary."""
-    try:
-        return suite_prompts(path, split, "all")
-    except ValueError:
-        return []
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -446,11 +386,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> str:
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     plan = None
     if attacks:
-        start_split = args.split if args.split in ATTACK_SPLITS else "test"
-        starts = {kind: suite_prompts(args.suite, start_split, kind) for kind in {get_attack(a).starts for a in attacks}}
-        words = tuple(p for split in ATTACK_SPLITS for p in _split_prompts(args.suite, split))
-        plan = AttackPlan(tuple(attacks), args.attack_runs, starts, bundle, words,
-                          index or load_code_index(Path(args.bundle) / "code_index.json.gz", ["the attacks"]))
+        plan = make_plan(attacks, args.attack_runs, args.suite, args.split, bundle,
+                         index or load_code_index(Path(args.bundle) / "code_index.json.gz", ["the attacks"]))
     evaluated = evaluate_redteam(contenders, prompts, backbones, seeds, judge, thresholds, args.batch_size, progress,
                                  plan)
     judge_path = str(Path(judge.folder).resolve()) if judge.folder is not None else "?"
@@ -467,9 +404,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> str:
         "intervals": "95 % percentile bootstrap over prompts (2000 resamples, seeded); n = prompts, "
                      "items = generations or parts counted",
         "lengths": evaluated["lengths"], "edits": {c.name: c.info for c in contenders},
-        **({"attacks": {"names": attacks, "runs": args.attack_runs, "split": start_split,
-                        "seconds_per_motion": DEFAULT_SECONDS,
-                        "intervals": "95 % percentile bootstrap over runs (2000 resamples, seeded)"}} if plan else {}),
+        **({"attacks": plan.describe()} if plan else {}),
         "results": evaluated["results"], "bundle": str(Path(args.bundle).resolve()), "device": str(device),
         "seconds": round(time.perf_counter() - t0, 1), "command": "python -m hmu_demo.eval.redteam " + " ".join(argv),
     }

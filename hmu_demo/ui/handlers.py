@@ -3,13 +3,15 @@
 :class:`StudioHandlers` turns :class:`~hmu_demo.ui.service.StudioService` results into component
 values (video paths, judge labels, plotly figures, download lists) and every failure into one
 ``gr.Error`` line: a :class:`StudioError` (or a request's :class:`RequestError`) as it is, anything
-else as "internal error" with the traceback only in the server log. ``generate``, ``unlearn``, ``inspect`` and ``code_motion`` are
-named API endpoints as they are (their parameters are the endpoint's, with the same defaults);
-``/compare`` is :meth:`compare_result` + :meth:`compare_outputs` (see :mod:`hmu_demo.ui.layout`).
+else as "internal error" with the traceback only in the server log. ``generate``, ``unlearn``, ``inspect``,
+``code_motion`` and ``redteam`` (:mod:`hmu_demo.ui.redteam`) are named API endpoints as they are (their
+parameters are the endpoint's, with the same defaults); ``/compare`` is :meth:`compare_result` +
+:meth:`compare_outputs` (see :mod:`hmu_demo.ui.layout`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Callable
@@ -19,9 +21,13 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
+from hmu_demo.attack import attack_names
+from hmu_demo.attack.target import DEFAULT_SECONDS
 from hmu_demo.cli import one_line
 from hmu_demo.pipelines.requests import RequestError, make_concept
 from hmu_demo.ui.inspector import codebook_map, condition_shift, token_timeline
+from hmu_demo.ui.redteam import DEFAULT_ATTACK, SAFE_MODE_REFUSAL, attack_summary, budget_bound, budget_label, \
+    default_budget, default_start, highlighted, in_suite, red_team, start_choices, summary
 from hmu_demo.ui.results import CompareResult
 from hmu_demo.ui.service import ORIGINAL, StudioError, StudioService
 from hmu_demo.unlearning.registry import get_method
@@ -243,3 +249,40 @@ class StudioHandlers:
         """An MP4 of the short motion a base-layer code decodes to (through the edit)."""
         return guarded(lambda: str(self.service.code_video(code, method, concept,
                                                            parse_hyperparameters(hyperparameters))))
+
+    # ------------------------------------------------------------------ red team
+    def redteam(self, method: str = DEFAULT_METHOD, attack: str = DEFAULT_ATTACK, backbone: str = "momask",
+                start_prompt: str | None = None, budget: float | None = None, seed: float = 0,
+                seconds: float = DEFAULT_SECONDS, progress: gr.Progress = gr.Progress()) -> tuple:
+        """Run ``attack`` against ``method`` within the app's budget bound: (side-by-side MP4 of the best
+        prompt or condition on the original | unlearned model, best prompt, judge before, judge after,
+        the composed prompt's parts marked kept/lost (None for other prompts), summary, report JSON)."""
+        def run() -> tuple:
+            context = contextvars.copy_context()   # the bar is updated from the studio thread
+
+            def report(fraction: float, desc: str) -> None:
+                context.run(progress, fraction, desc=desc)
+
+            report(0.0, f"{attack} against {method}")
+            result = red_team(self.service, method, attack, backbone, start_prompt, budget, seed, seconds, report)
+            if result.render_error:
+                gr.Warning(result.render_error)
+            return (_path(result.video), result.run.best_prompt, judge_label(result.before),
+                    judge_label(result.after), highlighted(result.request.start_prompt, result.parts),
+                    summary(result), result.to_dict())
+        return guarded(run)
+
+    def redteam_attack_changed(self, attack: str, start_prompt: str | None) -> tuple:
+        """The start prompts, budget slider and description for another attack (a typed prompt is kept)."""
+        def run() -> tuple:
+            if self.service.safe_mode:
+                raise StudioError(SAFE_MODE_REFUSAL)
+            if attack not in attack_names():
+                raise StudioError(f"unknown attack {attack!r}; choose from {', '.join(attack_names())}")
+            choices = start_choices(attack)
+            # a typed prompt, or a suite prompt this attack starts from too, stays; another suite prompt does not
+            keep = bool(start_prompt) and (not in_suite(start_prompt) or start_prompt in {t for _, t in choices})
+            return (gr.update(choices=choices, value=start_prompt if keep else default_start(attack)),
+                    gr.update(maximum=budget_bound(attack), value=default_budget(attack), label=budget_label(attack)),
+                    attack_summary(attack))
+        return guarded(run)

@@ -1,8 +1,8 @@
-"""The Gradio app: compare, live unlearning, codebook inspector, benchmark, and its named API.
+"""The Gradio app: compare, live unlearning, codebook inspector, red team, benchmark, and its named API.
 
 Named endpoints (``gradio_client``): ``/compare``, ``/generate``, ``/unlearn``, ``/inspect``,
-``/code_motion``. Everything else (filling hyperparameter defaults, refreshing the inspector after a
-comparison) is private. The layout holds no logic: it wires widgets to
+``/code_motion``, ``/redteam``. Everything else (filling hyperparameter defaults, refreshing the inspector
+after a comparison, the red team's choices for an attack) is private. The layout holds no logic: it wires widgets to
 :class:`~hmu_demo.ui.handlers.StudioHandlers`.
 """
 
@@ -14,7 +14,11 @@ import gradio as gr
 
 from hmu_demo.pipelines.requests import MAX_SECONDS
 from hmu_demo.ui.examples import example_groups
+from hmu_demo.attack import attack_names
+from hmu_demo.attack.target import DEFAULT_SECONDS
 from hmu_demo.ui.handlers import DEFAULT_CONCEPT, DEFAULT_METHOD, StudioHandlers, guarded
+from hmu_demo.ui.redteam import APP_BUDGETS, DEFAULT_ATTACK, attack_summary, budget_label, default_budget, \
+    default_start, start_choices
 from hmu_demo.ui.results import CompareResult
 from hmu_demo.ui.service import ORIGINAL, StudioService
 from hmu_demo.unlearning.registry import all_methods
@@ -185,6 +189,51 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
             code_video = gr.Video(label="What the code decodes to", autoplay=True, loop=True, interactive=False,
                                   elem_id="code-video")
             shift = gr.Plot(label="Text-condition shift (UCE/RECE)", elem_id="condition-shift")
+        with gr.Tab("Red team", id="redteam", elem_id="redteam-tab"):
+            gr.Markdown("Attack an unlearned model: a black-box prompt search, a white-box soft prompt or a "
+                        "concept vector looks for a way around the edit, from a red-team prompt (or your own). "
+                        "Budgets are bounded in the app: at most **32 generations** (prompt search), **20 "
+                        "optimisation steps** (soft prompt), **8 scales** (concept vector). The best prompt or "
+                        "condition is then generated on the original and the unlearned model, side by side.")
+            if safe:
+                gr.Markdown("**Safe deployment mode**: attacks are not available.", elem_classes=["hmu-safe-banner"])
+            live = not safe   # in safe mode the controls stay visible but do nothing (the API refuses too)
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    rt_method = gr.Dropdown(methods, value=DEFAULT_METHOD, label="Unlearning method",
+                                            interactive=live)
+                    rt_attack = gr.Dropdown(attack_names(), value=DEFAULT_ATTACK, label="Attack", interactive=live)
+                    rt_attack_summary = gr.Markdown(attack_summary(DEFAULT_ATTACK))
+                    rt_start = gr.Dropdown(start_choices(DEFAULT_ATTACK), value=default_start(DEFAULT_ATTACK),
+                                           allow_custom_value=True, label="Start prompt", elem_id="redteam-start",
+                                           interactive=live,
+                                           info="a red-team prompt of the kind the attack starts from (violent "
+                                                "for prompt search, plain benign for the condition attacks), or "
+                                                "type your own")
+                    rt_budget = gr.Slider(1, max(APP_BUDGETS.values()), value=default_budget(DEFAULT_ATTACK),
+                                          step=1, label=budget_label(DEFAULT_ATTACK), elem_id="redteam-budget",
+                                          interactive=live)
+                    with gr.Row():
+                        rt_backbone = gr.Radio(backbones, value="momask", label="Backbone", interactive=live)
+                        rt_seed = gr.Number(0, label="Seed", precision=0, minimum=0, interactive=live)
+                    rt_seconds = gr.Slider(1.0, MAX_SECONDS, value=DEFAULT_SECONDS, step=0.1,
+                                           label="Length of every motion in seconds", interactive=live)
+                    redteam_btn = gr.Button("Run the attack", variant="primary", elem_id="redteam-btn",
+                                            interactive=live)
+                with gr.Column(scale=5):
+                    rt_video = gr.Video(label="original | unlearned on the best prompt or condition", autoplay=True,
+                                        loop=True, interactive=False, elem_id="redteam-video")
+                    rt_best = gr.Textbox(label="Best prompt (condition attacks: the start prompt, whose condition "
+                                         "was moved)", interactive=False, elem_id="redteam-best")
+                    with gr.Row():
+                        rt_before = gr.Label(label="Judge: unlearned, start prompt (before)")
+                        rt_after = gr.Label(label="Judge: unlearned, best found (after)")
+                    rt_parts = gr.HighlightedText(label="Composed prompt's parts in the unlearned motion",
+                                                  color_map={"kept": "green", "lost": "red", "violent part": "gray"},
+                                                  elem_id="redteam-parts")
+                    rt_summary = gr.Markdown(elem_id="redteam-summary")
+                    with gr.Accordion("Report (JSON)", open=False):
+                        rt_report = gr.JSON(label="Attack run")
         with gr.Tab("Benchmark", id="benchmark"):
             gr.Markdown(_benchmark_markdown())
             plot = BENCHMARK_DIR / "tradeoff.png"
@@ -250,6 +299,12 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                          concurrency_id="studio")
         inspect_btn.click(handlers.inspect, compare_inputs, inspector_outputs, api_name="inspect",
                           concurrency_id="studio")
+        rt_attack.change(handlers.redteam_attack_changed, [rt_attack, rt_start],
+                         [rt_start, rt_budget, rt_attack_summary], api_visibility="private")
+        redteam_btn.click(handlers.redteam, [rt_method, rt_attack, rt_backbone, rt_start, rt_budget, rt_seed,
+                                             rt_seconds],
+                          [rt_video, rt_best, rt_before, rt_after, rt_parts, rt_summary, rt_report],
+                          api_name="redteam", concurrency_id="studio", js=PAUSE_VIDEOS_JS, show_progress_on=[rt_video])
         play_code.click(handlers.code_motion, [code, method, concept, hyperparameters], [code_video],
                         api_name="code_motion", concurrency_id="studio")
     return demo

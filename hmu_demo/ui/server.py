@@ -30,7 +30,7 @@ QUEUE_SIZE = 32
 CONCURRENCY = 1
 OUTPUT_ENV = "HMU_OUTPUT_DIR"
 WARM_UP_PROMPT = "a person walks forward"
-HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motion")
+HEAVY_ACTIONS = ("compare_result", "generate", "unlearn", "inspect", "code_motion", "redteam")
 #: The app renders 320 px panels (the side-by-side video is 640 px wide; the page shows it at about
 #: 700-900 px) with x264's fastest preset and 4x MSAA: a 6-second comparison (three videos) then
 #: takes about 2.7 s on two CPU cores, 384 px 3.1-3.8 s, and 512 px with "veryfast" (the CLI's

@@ -206,6 +206,11 @@ class StudioService:
     def _call_folder(self, out_dir: str | os.PathLike | None):
         return self._roots.call_folder(self.output_dir if out_dir is None else Path(out_dir).expanduser())
 
+    def call_folder(self, out_dir: str | os.PathLike | None = None):
+        """A new folder for one call's files under ``out_dir`` (None: :attr:`output_dir`), published when the
+        block ends and removed when it fails (:meth:`hmu_demo.ui.outputs.OutputRoots.call_folder`)."""
+        return self._call_folder(out_dir)
+
     # ------------------------------------------------------------------ pipelines and edits
     def _original_pipeline(self) -> TextToMotionPipeline:
         """The unedited model's pipeline (one, so its out-of-memory CPU copy is made once)."""
@@ -227,6 +232,12 @@ class StudioService:
             return CachedEdit(edit, TextToMotionPipeline(bundle, encoder, self._resources().device, edit=edit))
 
         return self._edits.get(request.key, make)
+
+    def cached_edit(self, method: object, concept: Concept | str = "violence",
+                    hyperparameters: Mapping[str, Any] | None = None) -> tuple[CachedEdit, bool]:
+        """(the edit with its pipeline, whether it was cached): the one ``compare`` uses (safe mode's rules
+        apply), for callers that run their own generations on it (the red team)."""
+        return self._edit(self._edit_request(method, concept, hyperparameters))
 
     def _check_safe_edit(self, request: EditRequest) -> None:
         """Safe mode serves only the deployment's edit: another concept, or hyperparameters that

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "IGNORED_ACTIONS", "MIN_SEGMENT_FRAMES", "Estimate",
-           "agreement_tables", "bootstrap_ratio", "cohen_kappa", "kappa_estimate", "parts_kept",
+           "agreement_tables", "bootstrap_ratio", "cohen_kappa", "estimate_cell", "kappa_estimate", "parts_kept",
            "usable_actions"]
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -89,6 +89,14 @@ def bootstrap_ratio(numerators: Sequence[float], denominators: Sequence[float] |
         return Estimate(value, n, items, None)
     idx = _resamples(n, resamples, seed)
     return Estimate(value, n, items, _percentiles(num[idx].sum(1) / den[idx].sum(1), level))
+
+
+def estimate_cell(entry: dict | None) -> str:
+    """A table cell for an estimate's dict: "value [low, high]", "value" without an interval, "n/a" without a value."""
+    if not entry or entry.get("value") is None:
+        return "n/a"
+    ci = entry.get("ci95")
+    return f"{entry['value']:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
 
 
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
