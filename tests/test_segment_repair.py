@@ -80,6 +80,23 @@ def test_segments_mark_hot_windows_and_their_margin() -> None:
         _repair([0.1, 0.9], condition="other")
 
 
+def test_text_threshold_lowers_the_bar_only_where_the_gate_reads_the_concept() -> None:
+    from hmu_demo.unlearning.gate import ConceptGate
+    scores = torch.tensor([0.0, 0.25, 0.9, 0.1])
+    gate = ConceptGate("violence", ("punch",), scores > 0.5, torch.randn(6, 4), torch.zeros(6, dtype=torch.bool),
+                       neighbours=1, threshold=1.0)   # no forget neighbours: only the keyword decides
+    repair = SegmentRepair("violence", scores, scores > 0.5, window=2, threshold=0.4, margin=0, gate=gate,
+                           text_threshold=0.2)
+    limits = repair.thresholds(["a man punches the bag", "a man waves"], torch.randn(2, 4))
+    assert limits.tolist() == pytest.approx([0.2, 0.4])
+    ids = torch.tensor([[0, 1, 1, 0], [0, 1, 1, 0]])   # windows of code 1 average 0.25: over 0.2, under 0.4
+    marked = repair.segments(ids, torch.tensor([4, 4]), limits)
+    assert marked[0].tolist() == [False, True, True, False] and not marked[1].any()
+    assert repair.forbidden_rows(["a man punches the bag"], torch.randn(1, 4)) is None  # no premask
+    with pytest.raises(ValueError, match="need the concept gate"):
+        SegmentRepair("violence", scores, scores > 0.5, text_threshold=0.2)
+
+
 def test_code_scores_are_the_smoothed_forget_share_of_tokens() -> None:
     motions = [IndexedMotion("a", ("a man kicks",), None, (), (0, 1), (3, 1)),
                IndexedMotion("b", ("a man walks",), None, (), (1, 2), (1, 4))]

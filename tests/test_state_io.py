@@ -220,6 +220,21 @@ def test_loop_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
         assert torch.equal(a, b)
 
 
+def test_loop_saves_its_state_between_validations_on_a_timer(tmp_path: Path, monkeypatch) -> None:
+    """A slow CPU run killed between validations resumes from its last timed save, not from step 0."""
+    import hmu_demo.train.loop as loop
+    monkeypatch.setattr(loop, "SAVE_SECONDS", 0.0)
+    saved = []
+    real = loop.save_state
+    monkeypatch.setattr(loop, "save_state", lambda state, path: (saved.append(state["step"]), real(state, path)))
+    run(_spec(), TrainConfig(out=tmp_path / "a", steps=5, val_every=100, quiet=True))
+    assert saved[:4] == [1, 2, 3, 4] and saved[-1] == 5   # every step (timer 0), then the end's validation
+    monkeypatch.setattr(loop, "SAVE_SECONDS", 600.0)
+    saved.clear()
+    run(_spec(), TrainConfig(out=tmp_path / "b", steps=5, val_every=100, quiet=True))
+    assert saved == [5]
+
+
 class _Exploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker

@@ -197,8 +197,8 @@ class TextToMotionPipeline:
             base, _ = bundle.bamm.generate(cond, token_lens, cond_scale=request.cond_scale, generator=gens,
                                            forbidden=forbidden)
         if hasattr(models.constraint, "segments"):
-            base, repaired = _repair_segments(models.constraint, bundle, backbone, base, cond, token_lens, gens,
-                                              request.steps, request.cond_scale)
+            base, repaired = _repair_segments(models.constraint, bundle, backbone, base, prompts, cond, token_lens,
+                                              gens, request.steps, request.cond_scale)
             gated = [g or r for g, r in zip(gated, repaired)]
         ids = bundle.residual.generate(base, cond, token_lens, cond_scale=request.res_cond_scale, generator=gens)
 
@@ -222,9 +222,9 @@ class TextToMotionPipeline:
         ]
 
 
-def _repair_segments(constraint, bundle: ModelBundle, backbone: str, base: torch.Tensor, cond: torch.Tensor,
-                     token_lens: list[int], gens: list[torch.Generator], steps: int, cond_scale: float
-                     ) -> tuple[torch.Tensor, list[bool]]:
+def _repair_segments(constraint, bundle: ModelBundle, backbone: str, base: torch.Tensor, prompts: list[str],
+                     cond: torch.Tensor, token_lens: list[int], gens: list[torch.Generator], steps: int,
+                     cond_scale: float) -> tuple[torch.Tensor, list[bool]]:
     """Segment repair (:mod:`hmu_demo.unlearning.repair`): up to ``constraint.rounds`` times, re-sample the
     base tokens the constraint marks, with its forbidden codes and repair condition, the rest as context.
     Returns the base ids and, per prompt, whether anything was re-sampled."""
@@ -232,8 +232,9 @@ def _repair_segments(constraint, bundle: ModelBundle, backbone: str, base: torch
     lens = torch.tensor(token_lens, device=base.device)
     repaired = [False] * len(token_lens)
     repair_cond = constraint.repair_condition(cond)
+    limits = constraint.thresholds(prompts, cond)
     for _ in range(constraint.rounds):
-        marked = constraint.segments(base, lens).to(base.device)
+        marked = constraint.segments(base, lens, limits).to(base.device)
         rows = marked.any(dim=1).nonzero().flatten().tolist()
         if not rows:
             break

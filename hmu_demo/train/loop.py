@@ -9,7 +9,9 @@ validation function; :func:`run` does the rest the same way for all of them:
 - validation every ``val_every`` steps; the weights with the best validation score are exported
   (``export``) as they appear, so an interrupted run still leaves its best model;
 - the full training state (model, optimiser, step, RNG, best score) in ``train_state.safetensors``
-  (:mod:`hmu_demo.train.state_io`, no pickle) at every validation; ``resume`` continues from it
+  (:mod:`hmu_demo.train.state_io`, no pickle) at every validation and at least every
+  :data:`SAVE_SECONDS` of training (a slow CPU run killed between validations loses minutes, not
+  hours); ``resume`` continues from it
   exactly where it stopped;
 - a time budget: ``max_minutes`` stops the run (resumable) once spent; with ``steps`` None the
   number of steps is fitted to the budget after measuring the first ``calibrate`` steps;
@@ -44,6 +46,7 @@ __all__ = ["Schedule", "Distributed", "TrainLog", "RunSpec", "run", "run_distrib
            "export_weights", "initialise_from", "read_stage"]
 
 STATE_FILE = "train_state.safetensors"
+SAVE_SECONDS = 600.0  # the longest stretch of training a kill can lose between validations
 LEGACY_STATE_FILE = "train_state.pt"  # the pickled state of earlier versions: refused, never loaded
 LOG_FILE = "train.log"
 
@@ -236,7 +239,7 @@ def run(spec: RunSpec, config: TrainConfig, dist_info: Distributed = Distributed
         log(f"{spec.name}: step {step} val {shown}{' (best, exported)' if better else ''}")
         return metrics
 
-    t0 = time.perf_counter()
+    t0 = last_save = time.perf_counter()
     bar = tqdm(total=total, initial=step, desc=spec.name, unit="step", disable=config.quiet or not dist_info.main,
                dynamic_ncols=True)
     model.train()
@@ -277,6 +280,10 @@ def run(spec: RunSpec, config: TrainConfig, dist_info: Distributed = Distributed
         if dist_info.main and (step % val_every == 0 or at_end):
             last_metrics = validate_and_keep()
             save_progress()
+            last_save = time.perf_counter()
+        elif dist_info.main and time.perf_counter() - last_save > SAVE_SECONDS:
+            save_progress()
+            last_save = time.perf_counter()
         over = max_minutes is not None and seconds_before + time.perf_counter() - t0 > max_minutes * 60
         if max_minutes is not None and dist_info.world > 1:
             over = bool(_agree(int(over), dist_info))

@@ -193,4 +193,5 @@ def _repair(config: dict, tensors: dict[str, Tensor]) -> SegmentRepair:
     return SegmentRepair(config["concept"], tensors[REPAIR_PREFIX + "scores"], tensors[REPAIR_PREFIX + "forbidden"],
                          window=int(config["window"]), threshold=float(config["threshold"]),
                          margin=int(config["margin"]), rounds=int(config["rounds"]),
-                         condition=str(config["condition"]), gate=gate)
+                         condition=str(config["condition"]), gate=gate, premask=bool(config.get("premask", False)),
+                         text_threshold=float(config.get("text_threshold", 0.0)))

@@ -17,8 +17,10 @@ then punches" with it. Segment repair reads what the model actually generated in
    tokens as usual.
 
 A motion with no marked segment is bit-identical to the original model's. Optionally a concept gate
-(LCR-gated's, :class:`~hmu_demo.unlearning.gate.ConceptGate`) also forbids the flagged codes for the whole
-motion when the prompt's text is about the concept (``gate=True``).
+(LCR-gated's, :class:`~hmu_demo.unlearning.gate.ConceptGate`) reads the prompt too: for prompts whose text it
+finds about the concept, segments are marked from the lower ``text_threshold`` (the text and the tokens
+agree, so weaker token evidence suffices), and with ``gate=True`` the flagged codes are also forbidden for
+the whole motion.
 """
 
 from __future__ import annotations
@@ -77,13 +79,18 @@ class SegmentRepair(nn.Module):
 
     def __init__(self, concept: str, scores: Tensor, forbidden: Tensor, window: int = DEFAULT_WINDOW,
                  threshold: float = DEFAULT_REPAIR_THRESHOLD, margin: int = DEFAULT_MARGIN,
-                 rounds: int = DEFAULT_ROUNDS, condition: str = "null", gate: ConceptGate | None = None) -> None:
+                 rounds: int = DEFAULT_ROUNDS, condition: str = "null", gate: ConceptGate | None = None,
+                 premask: bool = False, text_threshold: float = 0.0) -> None:
         super().__init__()
         for name, value, low in (("window", window, 1), ("margin", margin, 0), ("rounds", rounds, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not 0.0 < float(threshold) < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+        if not 0.0 <= float(text_threshold) < 1.0:
+            raise ValueError(f"text_threshold must lie in [0, 1) (0: off), got {text_threshold}")
+        if gate is None and (premask or text_threshold):
+            raise ValueError("premask and text_threshold need the concept gate")
         if condition not in CONDITIONS:
             raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
         scores = torch.as_tensor(scores, dtype=torch.float32)
@@ -93,6 +100,7 @@ class SegmentRepair(nn.Module):
         self.concept = str(concept)
         self.window, self.threshold, self.margin, self.rounds = window, float(threshold), margin, rounds
         self.condition = condition
+        self.premask, self.text_threshold = bool(premask), float(text_threshold)
         self.register_buffer("scores", scores)
         self.register_buffer("forbidden", forbidden)
         self.gate = gate
@@ -100,16 +108,26 @@ class SegmentRepair(nn.Module):
     def config(self) -> dict:
         """JSON-serialisable settings (the buffers are saved as tensors)."""
         return {"concept": self.concept, "window": self.window, "threshold": self.threshold, "margin": self.margin,
-                "rounds": self.rounds, "condition": self.condition,
-                "gate": None if self.gate is None else self.gate.config()}
+                "rounds": self.rounds, "condition": self.condition, "premask": self.premask,
+                "text_threshold": self.text_threshold, "gate": None if self.gate is None else self.gate.config()}
 
     def forbidden_rows(self, prompts: Sequence[str], cond: Tensor) -> Tensor | None:
-        """The gate's whole-motion mask for prompts whose text is about the concept (None without a gate)."""
-        return None if self.gate is None else self.gate.forbidden_rows(prompts, cond)
+        """With ``premask``, the gate's whole-motion mask for prompts whose text is about the concept; else None."""
+        return self.gate.forbidden_rows(prompts, cond) if self.premask else None
+
+    def thresholds(self, prompts: Sequence[str], cond: Tensor) -> Tensor:
+        """(B,) the threshold each prompt's segments are marked from: ``text_threshold`` where the gate finds
+        the text about the concept (when set), else ``threshold``."""
+        out = torch.full((len(prompts),), self.threshold, device=self.scores.device)
+        if self.text_threshold and self.gate is not None:
+            about = torch.tensor([d.about for d in self.gate.decide(prompts, cond)], device=out.device)
+            out[about] = min(self.text_threshold, self.threshold)
+        return out
 
     @torch.no_grad()
-    def segments(self, ids: Tensor, lens: Tensor) -> Tensor:
-        """(B, N) bool: the base-layer positions to re-sample (False past each length)."""
+    def segments(self, ids: Tensor, lens: Tensor, thresholds: Tensor | None = None) -> Tensor:
+        """(B, N) bool: the base-layer positions to re-sample (False past each length); ``thresholds`` (B,)
+        per row, default :attr:`threshold`."""
         ids = ids.to(self.scores.device)
         n = ids.shape[1]
         valid = torch.arange(n, device=ids.device)[None] < lens.to(ids.device)[:, None]
@@ -118,7 +136,9 @@ class SegmentRepair(nn.Module):
         kernel = torch.ones(1, 1, w, device=ids.device)
         sums = torch.nn.functional.conv1d(score[:, None], kernel)[:, 0]            # (B, n - w + 1)
         counts = torch.nn.functional.conv1d(valid.float()[:, None], kernel)[:, 0]
-        hot = (sums > self.threshold * w) & (counts >= min(w, 1))                 # windows over the threshold
+        limit = (torch.full((ids.shape[0],), self.threshold, device=ids.device) if thresholds is None
+                 else thresholds.to(ids.device, torch.float32))
+        hot = (sums > limit[:, None] * w) & (counts >= 1)                          # windows over the threshold
         # a hot window marks its w positions; then widen by the margin
         marked = torch.nn.functional.conv1d(hot.float()[:, None], kernel, padding=w - 1)[:, 0] > 0
         if self.margin:
@@ -136,7 +156,7 @@ def segment_repair_edit(bundle, concept: Concept | str | Sequence[str], encoder=
                         index: CodeIndex | str | os.PathLike | None = None, k: int = DEFAULT_REPAIR_K,
                         window: int = DEFAULT_WINDOW, threshold: float = DEFAULT_REPAIR_THRESHOLD,
                         margin: int = DEFAULT_MARGIN, rounds: int = DEFAULT_ROUNDS, condition: str = "null",
-                        gate: bool = False, neighbours: int = DEFAULT_NEIGHBOURS,
+                        gate: bool = False, text_threshold: float = 0.0, neighbours: int = DEFAULT_NEIGHBOURS,
                         gate_threshold: float = DEFAULT_THRESHOLD, match: str = "word",
                         min_occurrence: int = 1) -> Edit:
     """An edit that changes no tensor and repairs the concept's segments of every generated motion."""
@@ -147,7 +167,7 @@ def segment_repair_edit(bundle, concept: Concept | str | Sequence[str], encoder=
     forbidden = torch.from_numpy(scores > threshold)
     forbidden[flagged] = True
     concept_gate = None
-    if gate:
+    if gate or text_threshold:
         if encoder is None:
             raise ValueError("segment repair with gate=True needs the bundle's text encoder")
         lexicon = resolve_lexicon(concept)
@@ -155,14 +175,16 @@ def segment_repair_edit(bundle, concept: Concept | str | Sequence[str], encoder=
                                    torch.from_numpy(mask), neighbours=neighbours, threshold=gate_threshold,
                                    match=match)
     repair = SegmentRepair(concept_name(concept), torch.from_numpy(scores), forbidden, window=window,
-                           threshold=threshold, margin=margin, rounds=rounds, condition=condition, gate=concept_gate)
+                           threshold=threshold, margin=margin, rounds=rounds, condition=condition, gate=concept_gate,
+                           premask=gate, text_threshold=text_threshold)
     repair = repair.to(bundle.vq.codebook(0).device)
     codes = sorted(int(c) for c in np.flatnonzero(forbidden.numpy()))
     description = "marks a segment for re-sampling and is never sampled there"
     report = EditReport(
         method="segment-repair", concept=concept_name(concept),
         hyperparameters={"k": int(k), "window": int(window), "threshold": float(threshold), "margin": int(margin),
-                         "rounds": int(rounds), "condition": condition, "gate": bool(gate), "match": match,
+                         "rounds": int(rounds), "condition": condition, "gate": bool(gate),
+                         "text_threshold": float(text_threshold), "match": match,
                          "min_occurrence": int(min_occurrence)},
         flagged=flagged_entries(stats, codes, {c: description for c in codes}, {}),
         details={"motions_forget": stats.motions_forget, "motions_retain": stats.motions_retain,
@@ -178,6 +200,7 @@ def _run(bundle, concept: Concept, *, text_encoder, index: CodeIndex | None = No
 register(Method("segment-repair", "re-samples only the generated segment whose codes belong to the concept, "
                 "with its codes forbidden (no weight changed)", _run,
                 {"k": DEFAULT_REPAIR_K, "window": DEFAULT_WINDOW, "threshold": DEFAULT_REPAIR_THRESHOLD,
-                 "margin": DEFAULT_MARGIN, "rounds": DEFAULT_ROUNDS, "condition": "null", "gate": False},
+                 "margin": DEFAULT_MARGIN, "rounds": DEFAULT_ROUNDS, "condition": "null", "gate": False,
+                 "text_threshold": 0.0},
                 needs_text_encoder=True, needs_index=True, constrains_sampling=True,
                 inspector_views=("codebook", "timeline"), order=65))
