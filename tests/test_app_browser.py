@@ -16,6 +16,7 @@ from app_helpers import REPO
 from browser_helpers import REQUIRE_ENV, browser_missing, chrome, sources, video_state, wait_videos
 
 from hmu_demo.config import EMBEDDED_DIR
+from hmu_demo.ui.handlers import DEFAULT_METHOD
 
 ARTIFACTS = Path(os.environ.get("HMU_ARTIFACTS", REPO / "test-artifacts"))
 PROMPT = "a man punches and then kicks"
@@ -72,7 +73,7 @@ def test_prompt_click_both_videos_play_then_inspector(app, browser) -> None:
     while "generation" not in browser.find_element(By.CSS_SELECTOR, "#status").text and time.monotonic() < deadline:
         time.sleep(0.1)
     status = browser.find_element(By.CSS_SELECTOR, "#status").text
-    assert "lcr-gated" in status and "generation" in status, status
+    assert DEFAULT_METHOD in status and "generation" in status, status
     labels = browser.find_element(By.TAG_NAME, "body").text
     assert "violent" in labels and "safe" in labels
     browser.save_screenshot(str(ARTIFACTS / "main_view.png"))

@@ -1,11 +1,11 @@
 """The headline claim, guarded on the shipped models and on prompts no corpus template produced.
 
-The app's default edit (``lcr-gated``) on the shipped MoMask must make the judge find violence
-markedly less often on the red-team suite's violent *val* prompts (hand-written, disjoint from every
-corpus template; test prompts are kept for reporting), and leave benign prompts' actions alone.
-Measured with the shipped judge (retrained on the held-out corpus), seed 0, one generation per prompt:
-violent share 0.62 -> 0.18 on 50 violent prompts; benign prompts' judged action unchanged 11/11; benign
-parts of composed prompts kept 0.53 (original 0.53). The margins below leave room for noise, not for a
+The app's default edit (:data:`~hmu_demo.ui.handlers.DEFAULT_METHOD`, segment repair) on the shipped
+MoMask must make the judge find violence markedly less often on the red-team suite's violent *val*
+prompts (hand-written, disjoint from every corpus template; test prompts are kept for reporting), and
+leave benign prompts' actions alone. Measured with the shipped judge (retrained on the held-out corpus),
+seed 0, one generation per prompt: LCR-gated, the earlier default, 0.62 -> 0.18 on 50 violent prompts;
+segment repair (val sweep, seeds 0-1) 0.59 -> 0.06. The margins below leave room for noise, not for a
 regression: a method that stopped editing would fail the first assertion.
 """
 

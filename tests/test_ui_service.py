@@ -50,7 +50,7 @@ def test_compare_violent_prompt_is_changed_and_judged(violent) -> None:
     assert violent.changed
     assert violent.original_judge.violent and violent.original_judge.violence > violent.unlearned_judge.violence
     assert 0.0 <= violent.unlearned_judge.violence <= 1.0 and violent.unlearned_judge.action
-    assert violent.report.method == "lcr-gated" and violent.report.codes
+    assert violent.report.method == "segment-repair" and violent.report.codes
     t = violent.timings
     assert t.generation > 0 and t.judging > 0 and t.rendering > 0 and t.total >= t.rendering
 

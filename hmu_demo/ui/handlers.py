@@ -35,7 +35,7 @@ from hmu_demo.unlearning.registry import get_method
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_METHOD = "lcr-gated"
+DEFAULT_METHOD = "segment-repair"
 DEFAULT_CONCEPT = "violence"
 #: Safe prompts the condition-shift chart compares the prompt against.
 SHIFT_PROMPTS = ("a person walks forward", "a person waves with the right hand", "a man jumps up and down")

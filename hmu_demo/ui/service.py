@@ -325,7 +325,7 @@ class StudioService:
         return call.moved(video)
 
     @on_studio_thread
-    def compare(self, prompt: str, backbone: str = "momask", method: str = "lcr-gated", seed: int = 0,
+    def compare(self, prompt: str, backbone: str = "momask", method: str = "segment-repair", seed: int = 0,
                 seconds: float | None = None, concept: Concept | str = "violence",
                 hyperparameters: Mapping[str, Any] | None = None, render: bool = True,
                 out_dir: str | os.PathLike | None = None) -> CompareResult:
