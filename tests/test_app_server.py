@@ -39,6 +39,7 @@ def test_spaces_gpu_wrapping_only_with_the_package(monkeypatch) -> None:
         def unlearn(self): return "u"
         def inspect(self): return "i"
         def code_motion(self): return "m"
+        def redteam(self): return "r"
 
     monkeypatch.setitem(sys.modules, "spaces", None)  # import fails: not on Spaces
     assert use_spaces_gpu(Handlers()) is False
