@@ -88,7 +88,7 @@ def test_safe_prompt_passes_the_gate_unchanged(service) -> None:
 
 def test_single_generation_matches_the_comparison(violent, service) -> None:
     plain = service.generate(VIOLENT, seconds=SECONDS, render=False)
-    gated = service.generate(VIOLENT, seconds=SECONDS, method="lcr-gated", render=False)
+    gated = service.generate(VIOLENT, seconds=SECONDS, method="segment-repair", render=False)
     np.testing.assert_array_equal(plain.motion.joints, violent.original.joints)
     np.testing.assert_array_equal(gated.motion.joints, violent.unlearned.joints)
     assert plain.method == "original" and plain.report is None and gated.edit_cached
