@@ -13,7 +13,10 @@ decoding is therefore batched per distinct token length, never across lengths.
 
 An unlearning edit (:class:`hmu_demo.unlearning.edit.Edit`) is applied once, when the pipeline is
 made: its tensors give the edited model (sharing every other tensor with the bundle), and its
-sampling constraint, when it has one, says per prompt which base-layer codes are never sampled.
+sampling constraint, when it has one, says per prompt which base-layer codes are never sampled; a
+constraint that also marks segments of the sampled base tokens (segment repair: ``segments``,
+``thresholds``, ``repair_condition``, ``forbidden``, ``rounds``) has those re-sampled before the residual
+layers run.
 
 Out of memory (:mod:`hmu_demo.models.oom`): a batch that does not fit on the GPU is retried in
 halves, and a single prompt that still does not fit runs on a CPU copy of the models (made once,

@@ -23,7 +23,9 @@ __all__ = ["Edit", "SamplingConstraint"]
 
 @runtime_checkable
 class SamplingConstraint(Protocol):
-    """Per-prompt codes the base transformer must never sample (True = forbidden)."""
+    """Per-prompt codes the base transformer must never sample (True = forbidden). A constraint may also
+    repair what was sampled (:class:`~hmu_demo.unlearning.repair.SegmentRepair`: the pipeline re-samples the
+    base-layer segments its ``segments`` method marks)."""
 
     def forbidden_rows(self, prompts: Sequence[str], cond: Tensor) -> Tensor | None:
         """(B, nb_code) bool mask for the prompts with text embeddings ``cond`` (B, d), or None when
