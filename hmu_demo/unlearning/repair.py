@@ -139,10 +139,9 @@ class SegmentRepair(nn.Module):
         w = min(self.window, n)
         kernel = torch.ones(1, 1, w, device=ids.device)
         sums = torch.nn.functional.conv1d(score[:, None], kernel)[:, 0]            # (B, n - w + 1)
-        counts = torch.nn.functional.conv1d(valid.float()[:, None], kernel)[:, 0]
         limit = (torch.full((ids.shape[0],), self.threshold, device=ids.device) if thresholds is None
                  else thresholds.to(ids.device, torch.float32))
-        hot = (sums > limit[:, None] * w) & (counts >= 1)                          # windows over the threshold
+        hot = sums > limit[:, None] * w   # windows over the threshold (scores past a length are 0, limits > 0)
         # a hot window marks its w positions; then widen by the margin
         marked = torch.nn.functional.conv1d(hot.float()[:, None], kernel, padding=w - 1)[:, 0] > 0
         if self.margin:
