@@ -29,7 +29,7 @@ from pathlib import Path
 from hmu_demo.atomic import write_text
 from hmu_demo.attack.registry import all_attacks, get_attack
 from hmu_demo.attack.runs import AttackRun, success_rate
-from hmu_demo.attack.starts import DEFAULT_SUITE, SPLITS, make_starts, suite_prompts
+from hmu_demo.attack.starts import DEFAULT_SUITE, SPLITS, make_starts, suite_prompts, suite_vocabulary
 from hmu_demo.attack.target import CONCEPT, DEFAULT_SECONDS, ORIGINAL, make_target
 from hmu_demo.cli import run_guarded
 from hmu_demo.config import EMBEDDED_DIR, resolve_device
@@ -203,7 +203,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> str:
     t0 = time.perf_counter()
     device = resolve_device(args.device)
     bundle, encoder, judge, index = _load(args, device)
-    words = [p for split in SPLITS for p in suite_prompts(args.suite, split, "all")]  # the search's vocabulary
+    words = suite_vocabulary(args.suite)  # the search's vocabulary
     progress = None if args.quiet else _progress
     rows = []
     for method in methods:

@@ -17,7 +17,7 @@ from pathlib import Path
 from hmu_demo.attack.runs import Start
 from hmu_demo.config import REPO_ROOT
 
-__all__ = ["DEFAULT_SUITE", "SPLITS", "make_starts", "suite_prompts"]
+__all__ = ["DEFAULT_SUITE", "SPLITS", "make_starts", "suite_prompts", "suite_vocabulary"]
 
 DEFAULT_SUITE = REPO_ROOT / "assets" / "redteam" / "prompts.jsonl"
 SPLITS = ("val", "test")
@@ -63,6 +63,19 @@ def suite_prompts(path: str | Path, split: str, which: str) -> list[str]:
     if not out:
         raise ValueError(f"the red-team suite {path} has no {which} prompts in split {split}")
     return out
+
+
+def suite_vocabulary(path: str | Path) -> list[str]:
+    """Every prompt text of the suite, all splits (the words the prompt search may use); no split need
+    have prompts."""
+    texts = []
+    for split in SPLITS:
+        try:
+            texts += suite_prompts(path, split, "all")
+        except ValueError as err:
+            if "has no" not in str(err):
+                raise
+    return texts
 
 
 def make_starts(prompts: list[str], runs: int, seed: int = 0) -> list[Start]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hmu_demo.attack.registry import get_attack
 from hmu_demo.attack.runs import success_rate
-from hmu_demo.attack.starts import SPLITS, make_starts, suite_prompts
+from hmu_demo.attack.starts import SPLITS, make_starts, suite_prompts, suite_vocabulary
 from hmu_demo.attack.target import DEFAULT_SECONDS, AttackTarget
 from hmu_demo.eval.generation import Contender
 from hmu_demo.eval.metrics.redteam import estimate_cell
@@ -62,16 +62,8 @@ def make_plan(attacks: list[str], runs: int, suite: Path, split: str, bundle: Mo
     search's vocabulary is every prompt of the suite."""
     start_split = split if split in SPLITS else "test"
     starts = {kind: suite_prompts(suite, start_split, kind) for kind in {get_attack(a).starts for a in attacks}}
-    words = tuple(p for name in SPLITS for p in _split_prompts(suite, name))
+    words = tuple(suite_vocabulary(suite))
     return AttackPlan(tuple(attacks), runs, starts, bundle, words, index, start_split)
-
-
-def _split_prompts(path: Path, split: str) -> list[str]:
-    """Every prompt text of one split of the suite (none when the split is empty): the search's vocabulary."""
-    try:
-        return suite_prompts(path, split, "all")
-    except ValueError:
-        return []
 
 
 def attack_table(result: dict) -> list[str]:

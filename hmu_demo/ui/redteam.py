@@ -344,7 +344,7 @@ def _run(service: StudioService, q: RedTeamRequest, progress: Progress, out_dir)
     progress(0.02, f"{q.method}: making the edit")
     entry, cached = service.cached_edit(q.method, CONCEPT)
     bundle, encoder, index = service.bundle, service.text_encoder, service.index
-    words = [p for split in SPLITS for p in suite_prompts(DEFAULT_SUITE, split, "all")]  # as the attack CLI
+    words = list(_suite())  # every suite prompt, as the attack CLI's vocabulary (read once)
     common = dict(method=q.method, index=index, concept=CONCEPT, seconds=q.seconds, device=entry.pipeline.device,
                   words=words)
     try:
