@@ -28,6 +28,7 @@ from hmu_demo.unlearning.repair import SegmentRepair
 from hmu_demo.unlearning.report import EditReport
 
 ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated", "segment-repair"]
+TRAINING_METHODS = ["task-vector", "esd", "ga"]  # need the corpus: tests/test_finetune_methods.py
 FORGET_PROMPT = "a man kicks the door"
 BENIGN_PROMPT = "a person walks slowly"
 
@@ -83,7 +84,8 @@ def _hp(method: str) -> dict:
 
 def test_registry_lists_every_method():
     methods = all_methods()
-    assert list(methods) == ALL_METHODS
+    assert list(methods) == ALL_METHODS + TRAINING_METHODS
+    assert [m for m, spec in methods.items() if spec.trains] == TRAINING_METHODS
     for method in methods.values():
         assert method.summary and dict(method.defaults) and method.inspector_views
     assert [m for m, spec in methods.items() if spec.edits_text] == ["uce", "rece"]

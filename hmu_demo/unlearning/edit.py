@@ -36,11 +36,15 @@ class SamplingConstraint(Protocol):
 @dataclass(frozen=True)
 class Edit:
     """``tensors``: new values by bundle state-dict name ("masked.cond_emb.weight",
-    "vq.quantizer.layers.0.codebook", ...); ``constraint``: applied during sampling, or None."""
+    "vq.quantizer.layers.0.codebook", ...); ``constraint``: applied during sampling, or None;
+    ``factors``: for tensors whose change is low-rank (the fine-tuning methods), (up, down) with
+    new = :func:`~hmu_demo.unlearning.lora.low_rank_update` (old, up, down), so a saved edit holds the
+    factors (kilobytes) instead of the matrices (megabytes)."""
 
     report: EditReport
     tensors: Mapping[str, Tensor] = field(default_factory=dict)
     constraint: SamplingConstraint | None = None
+    factors: Mapping[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
 
     def apply(self, bundle: nn.Module) -> nn.Module:
         """The edited model: ``bundle`` itself when no tensor changes (nothing to copy), else a copy

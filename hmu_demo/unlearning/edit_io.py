@@ -5,10 +5,13 @@ Folder layout (written by ``python -m hmu_demo.unlearn``, read by ``--edit DIR``
     DIR/edit.safetensors   the edited tensors by their bundle path ("masked.cond_emb.weight",
                            "vq.quantizer.layers.0.codebook", ...) and the sampling constraint's buffers:
                            LCR-gated's gate ("gate.forbidden", "gate.motion_text", "gate.motion_forget")
-                           or segment repair's ("repair.scores", "repair.forbidden", "repair.gate.*")
+                           or segment repair's ("repair.scores", "repair.forbidden", "repair.gate.*");
+                           a low-rank change (the fine-tuning methods) as its factors
+                           ("lowrank.<name>.up", "lowrank.<name>.down"), not the matrix
     DIR/edit.json          {"format": "hmu-edit", "version": 1, "backbone", "report": EditReport,
                             "gate": gate settings or null, "repair": segment repair settings (absent
-                            without one), "base": fingerprints of the base bundle,
+                            without one), "low_rank": names stored as factors (absent without),
+                            "base": fingerprints of the base bundle,
                             "weights_sha256": SHA-256 of edit.safetensors}
 
 Written atomically: a new folder appears whole (built in a hidden sibling, then renamed); an
@@ -34,6 +37,7 @@ from torch import Tensor
 from hmu_demo.atomic import atomic_folder, atomic_path
 from hmu_demo.unlearning.edit import Edit
 from hmu_demo.unlearning.gate import ConceptGate
+from hmu_demo.unlearning.lora import low_rank_update
 from hmu_demo.unlearning.repair import SegmentRepair
 from hmu_demo.unlearning.report import EditReport
 
@@ -45,6 +49,7 @@ EDIT_JSON = "edit.json"
 EDIT_WEIGHTS = "edit.safetensors"
 GATE_PREFIX = "gate."
 REPAIR_PREFIX = "repair."
+LOW_RANK_PREFIX = "lowrank."
 CODEBOOK0 = "vq.quantizer.layers.0.codebook"
 
 
@@ -69,7 +74,8 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
     between leaves a pair that :func:`load_edit` recognises as mismatched, never a silent mix."""
     folder = Path(folder)
     before = _tensors(original)
-    unknown = [n for n in edit.tensors if n not in before or n.startswith((GATE_PREFIX, REPAIR_PREFIX))]
+    unknown = [n for n in edit.tensors if n not in before or n.startswith((GATE_PREFIX, REPAIR_PREFIX, LOW_RANK_PREFIX))]
+    unknown += [n for n in edit.factors if n not in edit.tensors]
     if unknown:
         raise EditError(f"the edit names tensors the original lacks: {', '.join(unknown)}")
     fingerprints = {n: _fingerprint(before[n]) for n in edit.tensors}
@@ -80,7 +86,10 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
         raise EditError(f"cannot save a {type(constraint).__name__} sampling constraint (only the concept gate "
                         "and segment repair)")
     prefix = REPAIR_PREFIX if isinstance(constraint, SegmentRepair) else GATE_PREFIX
-    tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in edit.tensors.items()}
+    tensors = {n: t.detach().to("cpu").contiguous().clone() for n, t in edit.tensors.items() if n not in edit.factors}
+    for n, (up, down) in edit.factors.items():
+        tensors[f"{LOW_RANK_PREFIX}{n}.up"] = up.detach().to("cpu").contiguous().clone()
+        tensors[f"{LOW_RANK_PREFIX}{n}.down"] = down.detach().to("cpu").contiguous().clone()
     if constraint is not None:
         tensors.update({prefix + n: t.detach().to("cpu").contiguous().clone()
                         for n, t in constraint.state_dict().items()})
@@ -88,6 +97,7 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
     meta = {"format": FORMAT, "version": VERSION, "backbone": backbone, "report": edit.report.to_dict(),
             "gate": None if gate is None else gate.config(),
             **({"repair": constraint.config()} if isinstance(constraint, SegmentRepair) else {}),
+            **({"low_rank": sorted(edit.factors)} if edit.factors else {}),
             "base": {"fingerprints": fingerprints,
                      "text_encoder": getattr(getattr(original, "config", None), "text_encoder", None)}}
     if folder.is_dir() and not any(folder.iterdir()):
@@ -157,7 +167,17 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
             raise EditError(f"this edit changes {name}, which the bundle does not have: it was made for another bundle")
         if _fingerprint(before[name]) != digest:
             raise EditError(f"this edit was made for another bundle ({name} differs); make it again for this one")
-    weights = {n: t for n, t in tensors.items() if not n.startswith((GATE_PREFIX, REPAIR_PREFIX))}
+    weights = {n: t for n, t in tensors.items() if not n.startswith((GATE_PREFIX, REPAIR_PREFIX, LOW_RANK_PREFIX))}
+    factors = {}
+    for name in meta.get("low_rank") or ():
+        up, down = tensors.get(f"{LOW_RANK_PREFIX}{name}.up"), tensors.get(f"{LOW_RANK_PREFIX}{name}.down")
+        if up is None or down is None or name not in before:
+            raise EditError(f"{path}: the low-rank factors of {name} are missing or do not fit this bundle")
+        base_shape = tuple(before[name].shape)
+        if up.dim() != 2 or down.dim() != 2 or (up.shape[0], down.shape[1]) != base_shape or up.shape[1] != down.shape[0]:
+            raise EditError(f"{path}: the low-rank factors of {name} do not fit its shape {base_shape}")
+        factors[name] = (up, down)
+        weights[name] = low_rank_update(before[name], up, down).cpu()
     for name, t in weights.items():
         if name not in before or tuple(before[name].shape) != tuple(t.shape):
             raise EditError(f"{path}: tensor {name} {tuple(t.shape)} does not fit this bundle")
@@ -178,7 +198,7 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
             raise EditError(f"{folder}: the edit's constraint covers {constraint.forbidden.shape[0]} codes, the "
                             f"bundle has {codebook.shape[0]}")
         constraint = constraint.to(codebook.device if codebook is not None else "cpu")
-    return Edit(report, weights, constraint), meta
+    return Edit(report, weights, constraint, factors), meta
 
 
 def _gate(config: dict, tensors: dict[str, Tensor], prefix: str) -> ConceptGate:

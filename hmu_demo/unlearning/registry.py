@@ -53,6 +53,7 @@ class Method:
     edits_text: bool = False           # changes the text-condition projections (cond_emb)
     edits_codebook: bool = False       # replaces rows of the RVQ codebook
     constrains_sampling: bool = False  # forbids codes while sampling, per prompt (no weight changed)
+    trains: bool = False               # fine-tunes transformer weights (minutes of CPU; see finetune_methods)
     inspector_views: tuple[str, ...] = ()
     order: int = 100                   # place in listings (app dropdown, CLI, benchmark)
 
