@@ -10,6 +10,10 @@ import torch
 
 from hmu_demo.models.bundle import BundleConfig, ModelBundle
 from hmu_demo.models.masked import MaskTransformer
+from hmu_demo.models.text import MiniLMEncoder
+from hmu_demo.pipelines.requests import GenerationRequest
+from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
+from hmu_demo.unlearning.edit import Edit
 from hmu_demo.unlearning import finetune, finetune_methods
 from hmu_demo.unlearning.code_index import CodeIndex
 from hmu_demo.unlearning.edit_io import load_edit, save_edit
@@ -23,23 +27,6 @@ from hmu_demo.unlearning.token_objective import token_nll
 FAST = {"steps": 60, "lr": 3e-3, "batch_size": 16, "forget_motions": 64}
 
 
-class _Encoder:
-    """A fixed text encoder (hash of the words into a unit vector): the tiny bundle's condition size."""
-
-    name = "hash-test"
-
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-
-    def encode(self, texts):
-        out = torch.zeros(len(texts), self.dim)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                g = torch.Generator().manual_seed(abs(hash(word)) % (2**31))
-                out[i] += torch.randn(self.dim, generator=g)
-        return torch.nn.functional.normalize(out + 1e-6, dim=1)
-
-
 @pytest.fixture(scope="module")
 def setup(small_synth_corpus, tmp_path_factory, monkeypatch_module):
     torch.manual_seed(0)
@@ -47,7 +34,7 @@ def setup(small_synth_corpus, tmp_path_factory, monkeypatch_module):
     _spread_codebook(bundle, small_synth_corpus)
     index = CodeIndex.build(bundle, small_synth_corpus, "train")
     monkeypatch_module.setattr(finetune, "STATE_DIR", tmp_path_factory.mktemp("finetune_state"))
-    encoder = _Encoder(bundle.config.masked.clip_dim)
+    encoder = MiniLMEncoder("cpu")
     _pretrain(bundle, index, encoder, small_synth_corpus)
     return bundle, index, encoder, small_synth_corpus
 
@@ -124,7 +111,7 @@ def _sets(setup):
 
 
 def test_methods_are_registered() -> None:
-    assert {"task-vector", "esd", "ga"} <= set(method_names())
+    assert {"task-vector", "task-vector-gated", "esd", "ga"} <= set(method_names())
 
 
 def test_adapters_start_as_the_original_and_leave_it_untouched() -> None:
@@ -262,3 +249,22 @@ def test_wrong_corpus_is_refused(setup, make_humanml3d) -> None:
     other = make_humanml3d({"x1": ["a person punches the air"], "x2": ["a person walks"]})
     with pytest.raises(ValueError, match="not the corpus the index was built from"):
         apply(bundle, "violence", "ga", text_encoder=encoder, index=index, data=str(other), steps=2)
+
+
+def test_gated_task_vector_edits_only_the_prompts_its_gate_selects(setup, tmp_path) -> None:
+    bundle, index, encoder, corpus = setup
+    edit = apply(bundle, "violence", "task-vector-gated", text_encoder=encoder, index=index,
+                 **dict(FAST, steps=20, scale=3.0), data=str(corpus), threshold=1.0)  # keywords only
+    assert edit.route is not None and edit.constraint is None
+    request = GenerationRequest(prompts=("a man punches the air", "a person waves"), lengths=(40, 40), seed=3)
+    original = TextToMotionPipeline(bundle, encoder)(request).motions
+    everywhere = TextToMotionPipeline(bundle, encoder, edit=Edit(edit.report, edit.tensors))(request).motions
+    routed = TextToMotionPipeline(bundle, encoder, edit=edit)(request).motions
+    assert routed[0].gated and not routed[1].gated
+    assert np.array_equal(routed[0].tokens, everywhere[0].tokens)  # selected: the negated weights
+    assert np.array_equal(routed[1].tokens, original[1].tokens)  # not selected: the original model
+    assert not np.array_equal(everywhere[0].tokens, original[0].tokens)  # the weights do change the motion
+    loaded, meta = load_edit(bundle, save_edit(bundle, edit, tmp_path / "gated"))
+    assert meta["route"]["threshold"] == 1.0
+    again = TextToMotionPipeline(bundle, encoder, edit=loaded)(request).motions
+    assert all(np.array_equal(a.tokens, b.tokens) for a, b in zip(again, routed))

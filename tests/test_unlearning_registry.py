@@ -28,7 +28,7 @@ from hmu_demo.unlearning.repair import SegmentRepair
 from hmu_demo.unlearning.report import EditReport
 
 ALL_METHODS = ["uce", "rece", "lcr", "lcr-orth", "lcr-nearest", "lcr-gated", "segment-repair"]
-TRAINING_METHODS = ["task-vector", "esd", "ga"]  # need the corpus: tests/test_finetune_methods.py
+TRAINING_METHODS = ["task-vector", "task-vector-gated", "esd", "ga"]  # need the corpus: tests/test_finetune_methods.py
 FORGET_PROMPT = "a man kicks the door"
 BENIGN_PROMPT = "a person walks slowly"
 

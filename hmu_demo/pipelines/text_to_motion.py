@@ -16,7 +16,9 @@ made: its tensors give the edited model (sharing every other tensor with the bun
 sampling constraint, when it has one, says per prompt which base-layer codes are never sampled; a
 constraint that also marks segments of the sampled base tokens (segment repair: ``segments``,
 ``thresholds``, ``repair_condition``, ``forbidden``, ``rounds``) has those re-sampled before the residual
-layers run.
+layers run. An edit with a ``route`` (a gated weight edit) samples the base tokens of the prompts its gate
+selects with the edited weights and of the others with the original ones (each prompt keeps its own
+generator, so an unselected prompt's motion is the original model's).
 
 Out of memory (:mod:`hmu_demo.models.oom`): a batch that does not fit on the GPU is retried in
 halves, and a single prompt that still does not fit runs on a CPU copy of the models (made once,
@@ -99,6 +101,7 @@ class _Models:
     bundle: ModelBundle
     text_encoder: TextEncoder
     constraint: SamplingConstraint | None
+    unedited: ModelBundle | None = None  # the original weights, for a routed edit's unselected prompts
 
 
 class TextToMotionPipeline:
@@ -118,18 +121,21 @@ class TextToMotionPipeline:
         self.bundle: ModelBundle = bundle if edit is None else edit.apply(bundle)
         self.text_encoder = text_encoder
         self.constraint = None if edit is None else edit.constraint
+        self.route = None if edit is None else edit.route
+        self._unedited = bundle if self.route is not None else None
         self._cpu: _Models | None = None  # the CPU copies, made on the first fallback only
 
     def _models_on(self, device: torch.device) -> _Models:
         """Our own models on ``device``, or (out-of-memory fallback) their CPU copies, made once."""
         if device == self.device:
-            return _Models(self.bundle, self.text_encoder, self.constraint)
+            return _Models(self.bundle, self.text_encoder, self.constraint, self._unedited)
         if device.type != "cpu":
             raise ValueError(f"no copy of the models for {device}; the pipeline runs on {self.device}")
         if self._cpu is None:
             constraint = self.constraint
             self._cpu = _Models(cpu_copy(self.bundle).eval(), _cpu_text_encoder(self.text_encoder),
-                                cpu_copy(constraint) if isinstance(constraint, nn.Module) else constraint)
+                                cpu_copy(constraint) if isinstance(constraint, nn.Module) else constraint,
+                                None if self._unedited is None else cpu_copy(self._unedited).eval())
         return self._cpu
 
     def max_frames(self, backbone: str = "momask") -> int:
@@ -193,12 +199,11 @@ class TextToMotionPipeline:
             forbidden = forbidden.to(device)
         gated = [False] * len(prompts) if forbidden is None else forbidden.any(dim=1).tolist()
         gens = _generators(seed, prompts, "tokens")
-        if backbone == "momask":
-            base = bundle.masked.generate(cond, token_lens, timesteps=request.steps, cond_scale=request.cond_scale,
-                                          generator=gens, forbidden=forbidden)
-        else:
-            base, _ = bundle.bamm.generate(cond, token_lens, cond_scale=request.cond_scale, generator=gens,
-                                           forbidden=forbidden)
+        selected = None
+        if self.route is not None and models.unedited is not None:
+            selected = [d.about for d in self.route.decide(prompts, cond)]
+            gated = [g or s for g, s in zip(gated, selected)]
+        base = _routed_base(bundle, models.unedited, selected, backbone, cond, token_lens, gens, request, forbidden)
         if hasattr(models.constraint, "segments"):
             base, repaired = _repair_segments(models.constraint, bundle, backbone, base, prompts, cond, token_lens,
                                               gens, request.steps, request.cond_scale)
@@ -223,6 +228,34 @@ class TextToMotionPipeline:
                    length_frames=frames[i], seed=seed, backbone=backbone, gated=bool(gated[i]))
             for i, p in enumerate(prompts)
         ]
+
+
+def _base_tokens(bundle: ModelBundle, backbone: str, cond: torch.Tensor, token_lens: list[int],
+                 gens: list[torch.Generator], request: GenerationRequest, forbidden: torch.Tensor | None) -> torch.Tensor:
+    """Base-layer ids (B, max length), -1 at pads, from the backbone's base transformer."""
+    if backbone == "momask":
+        return bundle.masked.generate(cond, token_lens, timesteps=request.steps, cond_scale=request.cond_scale,
+                                      generator=gens, forbidden=forbidden)
+    base, _ = bundle.bamm.generate(cond, token_lens, cond_scale=request.cond_scale, generator=gens, forbidden=forbidden)
+    return base
+
+
+def _routed_base(bundle: ModelBundle, unedited: ModelBundle | None, selected: list[bool] | None, backbone: str,
+                 cond: torch.Tensor, token_lens: list[int], gens: list[torch.Generator], request: GenerationRequest,
+                 forbidden: torch.Tensor | None) -> torch.Tensor:
+    """Base tokens with the edited weights for the ``selected`` prompts and the original ones for the rest
+    (all edited when ``selected`` is None)."""
+    if selected is None or all(selected) or unedited is None:
+        return _base_tokens(bundle, backbone, cond, token_lens, gens, request, forbidden)
+    base = torch.full((len(token_lens), max(token_lens)), -1, dtype=torch.long, device=cond.device)
+    for model, wanted in ((bundle, True), (unedited, False)):
+        rows = [i for i, s in enumerate(selected) if s == wanted]
+        if not rows:
+            continue
+        part = _base_tokens(model, backbone, cond[rows], [token_lens[i] for i in rows], [gens[i] for i in rows],
+                            request, None if forbidden is None else forbidden[rows])
+        base[rows, : part.shape[1]] = part.to(base.device)
+    return base
 
 
 def _repair_segments(constraint, bundle: ModelBundle, backbone: str, base: torch.Tensor, prompts: list[str],

@@ -45,6 +45,7 @@ class Edit:
     tensors: Mapping[str, Tensor] = field(default_factory=dict)
     constraint: SamplingConstraint | None = None
     factors: Mapping[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    route: nn.Module | None = None
 
     def apply(self, bundle: nn.Module) -> nn.Module:
         """The edited model: ``bundle`` itself when no tensor changes (nothing to copy), else a copy

@@ -7,10 +7,12 @@ Folder layout (written by ``python -m hmu_demo.unlearn``, read by ``--edit DIR``
                            LCR-gated's gate ("gate.forbidden", "gate.motion_text", "gate.motion_forget")
                            or segment repair's ("repair.scores", "repair.forbidden", "repair.gate.*");
                            a low-rank change (the fine-tuning methods) as its factors
-                           ("lowrank.<name>.up", "lowrank.<name>.down"), not the matrix
+                           ("lowrank.<name>.up", "lowrank.<name>.down"), not the matrix; a gated weight
+                           edit's routing gate ("route.*")
     DIR/edit.json          {"format": "hmu-edit", "version": 1, "backbone", "report": EditReport,
                             "gate": gate settings or null, "repair": segment repair settings (absent
                             without one), "low_rank": names stored as factors (absent without),
+                            "route": the routing gate's settings (absent without one),
                             "base": fingerprints of the base bundle,
                             "weights_sha256": SHA-256 of edit.safetensors}
 
@@ -50,6 +52,8 @@ EDIT_WEIGHTS = "edit.safetensors"
 GATE_PREFIX = "gate."
 REPAIR_PREFIX = "repair."
 LOW_RANK_PREFIX = "lowrank."
+ROUTE_PREFIX = "route."
+PREFIXES = (GATE_PREFIX, REPAIR_PREFIX, LOW_RANK_PREFIX, ROUTE_PREFIX)
 CODEBOOK0 = "vq.quantizer.layers.0.codebook"
 
 
@@ -74,7 +78,7 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
     between leaves a pair that :func:`load_edit` recognises as mismatched, never a silent mix."""
     folder = Path(folder)
     before = _tensors(original)
-    unknown = [n for n in edit.tensors if n not in before or n.startswith((GATE_PREFIX, REPAIR_PREFIX, LOW_RANK_PREFIX))]
+    unknown = [n for n in edit.tensors if n not in before or n.startswith(PREFIXES)]
     unknown += [n for n in edit.factors if n not in edit.tensors]
     if unknown:
         raise EditError(f"the edit names tensors the original lacks: {', '.join(unknown)}")
@@ -90,6 +94,11 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
     for n, (up, down) in edit.factors.items():
         tensors[f"{LOW_RANK_PREFIX}{n}.up"] = up.detach().to("cpu").contiguous().clone()
         tensors[f"{LOW_RANK_PREFIX}{n}.down"] = down.detach().to("cpu").contiguous().clone()
+    if edit.route is not None:
+        if not isinstance(edit.route, ConceptGate):
+            raise EditError(f"cannot save a {type(edit.route).__name__} route (only a concept gate)")
+        tensors.update({ROUTE_PREFIX + n: t.detach().to("cpu").contiguous().clone()
+                        for n, t in edit.route.state_dict().items()})
     if constraint is not None:
         tensors.update({prefix + n: t.detach().to("cpu").contiguous().clone()
                         for n, t in constraint.state_dict().items()})
@@ -98,6 +107,7 @@ def save_edit(original: torch.nn.Module, edit: Edit, folder: str | os.PathLike, 
             "gate": None if gate is None else gate.config(),
             **({"repair": constraint.config()} if isinstance(constraint, SegmentRepair) else {}),
             **({"low_rank": sorted(edit.factors)} if edit.factors else {}),
+            **({"route": edit.route.config()} if edit.route is not None else {}),
             "base": {"fingerprints": fingerprints,
                      "text_encoder": getattr(getattr(original, "config", None), "text_encoder", None)}}
     if folder.is_dir() and not any(folder.iterdir()):
@@ -167,7 +177,7 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
             raise EditError(f"this edit changes {name}, which the bundle does not have: it was made for another bundle")
         if _fingerprint(before[name]) != digest:
             raise EditError(f"this edit was made for another bundle ({name} differs); make it again for this one")
-    weights = {n: t for n, t in tensors.items() if not n.startswith((GATE_PREFIX, REPAIR_PREFIX, LOW_RANK_PREFIX))}
+    weights = {n: t for n, t in tensors.items() if not n.startswith(PREFIXES)}
     factors = {}
     for name in meta.get("low_rank") or ():
         up, down = tensors.get(f"{LOW_RANK_PREFIX}{name}.up"), tensors.get(f"{LOW_RANK_PREFIX}{name}.down")
@@ -184,8 +194,10 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
         if not torch.isfinite(t).all():
             raise EditError(f"{path}: tensor {name} has non-finite values")
     codebook = before.get(CODEBOOK0)
-    constraint = None
+    constraint = route = None
     try:
+        if meta.get("route") is not None:
+            route = _gate(meta["route"], tensors, ROUTE_PREFIX).to(codebook.device if codebook is not None else "cpu")
         if meta.get("gate") is not None:
             constraint = _gate(meta["gate"], tensors, GATE_PREFIX)
         elif meta.get("repair") is not None:
@@ -198,7 +210,7 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
             raise EditError(f"{folder}: the edit's constraint covers {constraint.forbidden.shape[0]} codes, the "
                             f"bundle has {codebook.shape[0]}")
         constraint = constraint.to(codebook.device if codebook is not None else "cpu")
-    return Edit(report, weights, constraint, factors), meta
+    return Edit(report, weights, constraint, factors, route), meta
 
 
 def _gate(config: dict, tensors: dict[str, Tensor], prefix: str) -> ConceptGate:
