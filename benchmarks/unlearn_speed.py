@@ -1,4 +1,5 @@
-"""Apply time and memory of every unlearning method on the CPU (UCE, RECE, LCR and its variants).
+"""Apply time and memory of every unlearning method on the CPU (UCE, RECE, LCR and its variants, and the
+training-based baselines).
 
     python benchmarks/unlearn_speed.py [--bundle checkpoints/embedded] [--repeats 5] [--corpus DIR]
         [--threads N] [--json PATH] [--quick]
@@ -18,6 +19,11 @@ Baselines measured in the same run:
 * ``ratio_vs_lcr_from_corpus`` (with ``--corpus DIR``): LCR the way the official code does it,
   encoding every training motion through the RVQ-VAE to count code usage before selecting, instead
   of reading the code index (the official script takes about 15 s on a GPU).
+
+Training-based methods (task-vector, ESD, GA: ``trains`` in the registry) are timed twice: loading the
+shipped edit for the default concept (what the app does, ``seconds``), and training from scratch for
+``--train-steps`` steps on each base transformer (``seconds_per_step``, then ``train_seconds_estimate`` for
+their default step count; ``data=`` the default corpus, so the shipped edit is not used).
 
 Targets (issue 4): UCE < 0.5 s, RECE < 2 s, LCR < 1 s. Writes benchmarks/results/unlearn_speed.json
 (nothing with ``--quick``, which uses 1 repeat).
@@ -39,7 +45,8 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-TARGETS = {"uce": 0.5, "rece": 2.0, "lcr": 1.0, "lcr-orth": 1.0, "lcr-nearest": 1.0, "lcr-gated": 1.0}
+TARGETS = {"uce": 0.5, "rece": 2.0, "lcr": 1.0, "lcr-orth": 1.0, "lcr-nearest": 1.0, "lcr-gated": 1.0,
+           "segment-repair": 1.0}
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -56,16 +63,42 @@ def _bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def _training_row(name, spec, bundle, encoder, index, steps: int, one_prompt: float, bundle_bytes: int,
+                  corpus: Path) -> dict:
+    """Shipped-edit load time, and training time per step (both base transformers) from scratch."""
+    from hmu_demo.unlearning.registry import apply
+
+    t = time.perf_counter()
+    edit = apply(bundle, "violence", name, text_encoder=encoder, index=index)
+    seconds = time.perf_counter() - t
+    shipped = "precomputed" in edit.report.details
+    t = time.perf_counter()
+    trained = apply(bundle, "violence", name, text_encoder=encoder, index=index, steps=steps, data=str(corpus))
+    total = time.perf_counter() - t
+    per_step = total / (2 * steps)  # a rough figure: data loading is included
+    default_steps = int(spec.defaults["steps"])
+    estimate = per_step * 2 * default_steps
+    extra = _bytes(trained.tensors.values())
+    print(f"{name:<12} {seconds:7.3f} s {'(shipped edit)' if shipped else '(trained: no shipped edit)'}; training "
+          f"{per_step:.2f} s/step, {default_steps} steps x 2 networks ~ {estimate / 60:.1f} min "
+          f"({estimate / one_prompt:.0f}x one prompt)  +{extra / 1e6:.2f} MB")
+    return {"seconds": round(seconds, 4), "shipped_edit": shipped, "seconds_per_step": round(per_step, 3),
+            "train_steps_timed": steps, "default_steps": default_steps,
+            "train_seconds_estimate": round(estimate, 1), "ratio_vs_one_prompt": round(seconds / one_prompt, 3),
+            "train_ratio_vs_one_prompt": round(estimate / one_prompt, 1), "extra_bytes": extra,
+            "extra_vs_bundle": round(extra / bundle_bytes, 4), "edited_layers": len(trained.report.layers)}
+
+
 def main() -> int:
     from hmu_demo.config import EMBEDDED_DIR
     from hmu_demo.pipelines.requests import GenerationRequest
     from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
     from hmu_demo.models.bundle import ModelBundle
     from hmu_demo.unlearning.code_index import CodeIndex
-    from hmu_demo.unlearning.edit_io import changed_tensors
+    from hmu_demo.data.locate import DEFAULT_DATA
     from hmu_demo.unlearning.index_text import motion_text_embeddings, text_cache_path
     from hmu_demo.unlearning.lcr import lcr_edit
-    from hmu_demo.unlearning.registry import METHODS, apply
+    from hmu_demo.unlearning.registry import all_methods, apply
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle", type=Path, default=EMBEDDED_DIR)
@@ -74,6 +107,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "unlearn_speed.json")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--train-steps", type=int, default=10, help="steps timed per network for the training methods")
     args = p.parse_args()
     if not (args.bundle / "bundle.json").is_file():
         print(f"error: no bundle at {args.bundle}", file=sys.stderr)
@@ -99,15 +133,20 @@ def main() -> int:
     bundle_bytes = _bytes(bundle.state_dict().values())
 
     rows = {}
-    for name in METHODS:
+    for name, spec in all_methods().items():
+        if spec.trains:
+            rows[name] = _training_row(name, spec, bundle, encoder, index, args.train_steps, one_prompt, bundle_bytes,
+                                       DEFAULT_DATA)
+            continue
         fresh = CodeIndex.load(index_path)  # cold: nothing derived from the index is cached yet
         t = time.perf_counter()
         apply(bundle, "violence", name, text_encoder=encoder, index=fresh)
         cold = time.perf_counter() - t
         seconds = _median_seconds(lambda: apply(bundle, "violence", name, text_encoder=encoder, index=index),
                                   repeats)
-        edited, report = apply(bundle, "violence", name, text_encoder=encoder, index=index)
-        extra = _bytes(changed_tensors(bundle, edited).values())
+        edit = apply(bundle, "violence", name, text_encoder=encoder, index=index)
+        report = edit.report
+        extra = _bytes(edit.tensors.values())
         rows[name] = {"seconds": round(seconds, 4), "cold_seconds": round(cold, 4), "target_seconds": TARGETS[name],
                       "meets_target": seconds < TARGETS[name],
                       "ratio_vs_one_prompt": round(seconds / one_prompt, 3),

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                         "'' for HMU's empty prompt)")
     p.add_argument("--backbone", choices=BACKBONES, default="momask", help="backbone the edit is meant for")
     p.add_argument("--k", type=int, help="LCR: top-k of each score")
-    p.add_argument("--alpha", type=float, help="LCR: noise / projection scale")
+    p.add_argument("--alpha", type=float,
+                   help="LCR: noise / projection scale; task-vector, esd, ga: the adapters' LoRA alpha")
     p.add_argument("--lam", type=float, help="UCE/RECE: ridge term")
     p.add_argument("--epochs", type=int, help="RECE: adversarial epochs")
     p.add_argument("--threshold", type=float, help="LCR-gated: neighbour share that gates a prompt")

@@ -231,7 +231,8 @@ class TextToMotionPipeline:
 
 
 def _base_tokens(bundle: ModelBundle, backbone: str, cond: torch.Tensor, token_lens: list[int],
-                 gens: list[torch.Generator], request: GenerationRequest, forbidden: torch.Tensor | None) -> torch.Tensor:
+                 gens: list[torch.Generator], request: GenerationRequest,
+                 forbidden: torch.Tensor | None) -> torch.Tensor:
     """Base-layer ids (B, max length), -1 at pads, from the backbone's base transformer."""
     if backbone == "momask":
         return bundle.masked.generate(cond, token_lens, timesteps=request.steps, cond_scale=request.cond_scale,

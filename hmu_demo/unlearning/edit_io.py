@@ -184,7 +184,8 @@ def load_edit(bundle: torch.nn.Module, folder: str | os.PathLike) -> tuple[Edit,
         if up is None or down is None or name not in before:
             raise EditError(f"{path}: the low-rank factors of {name} are missing or do not fit this bundle")
         base_shape = tuple(before[name].shape)
-        if up.dim() != 2 or down.dim() != 2 or (up.shape[0], down.shape[1]) != base_shape or up.shape[1] != down.shape[0]:
+        fits = up.dim() == down.dim() == 2 and (up.shape[0], down.shape[1]) == base_shape
+        if not fits or up.shape[1] != down.shape[0]:
             raise EditError(f"{path}: the low-rank factors of {name} do not fit its shape {base_shape}")
         factors[name] = (up, down)
         weights[name] = low_rank_update(before[name], up, down).cpu()

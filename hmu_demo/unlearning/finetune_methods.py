@@ -88,7 +88,8 @@ def esd_step(eta: float, retain_weight: float) -> StepFunction:
             target = unconditional - eta * (conditional - unconditional)
         forget_kl = kl_divergence(target, logits_on(edited, batch, cond), batch.scored)
         retain_kl = _retain_kl(edited, original, retain, generator)
-        return forget_kl + retain_weight * retain_kl, {"forget_kl": float(forget_kl.detach()), "retain_kl": float(retain_kl.detach())}
+        metrics = {"forget_kl": float(forget_kl.detach()), "retain_kl": float(retain_kl.detach())}
+        return forget_kl + retain_weight * retain_kl, metrics
 
     return step
 
@@ -101,7 +102,8 @@ def ga_step(ceiling: float, retain_weight: float) -> StepFunction:
         nll = token_nll(edited, ids, lengths, cond, generator)
         retain_kl = _retain_kl(edited, original, retain, generator)
         ascent = -torch.clamp(nll, max=ceiling)
-        return ascent + retain_weight * retain_kl, {"forget_nll": float(nll.detach()), "retain_kl": float(retain_kl.detach())}
+        metrics = {"forget_nll": float(nll.detach()), "retain_kl": float(retain_kl.detach())}
+        return ascent + retain_weight * retain_kl, metrics
 
     return step
 
