@@ -227,6 +227,11 @@ def test_shipped_edit_is_used_only_for_the_same_request(setup, tmp_path, monkeyp
     assert found is not None and found.report.details["precomputed"] == str(tmp_path / "task-vector")
     assert all(torch.equal(found.tensors[n], t) for n, t in made.tensors.items())
     assert finetune_methods.shipped_edit(bundle, "task-vector", concept, {**request, "steps": 3}, None) is None
+    doubled = finetune_methods.shipped_edit(bundle, "task-vector", concept, {**request, "scale": 2.0}, None)
+    weights = bundle.state_dict()
+    for name, tensor in made.tensors.items():  # the scale is applied after training: the factors are rescaled
+        torch.testing.assert_close(doubled.tensors[name] - weights[name], 2 * (tensor - weights[name]), atol=1e-6, rtol=0)
+    assert doubled.report.hyperparameters["scale"] == 2.0
     assert finetune_methods.shipped_edit(bundle, "task-vector", resolve_concept("kick,"), request, None) is None
     assert finetune_methods.shipped_edit(bundle, "task-vector", concept, {**request, "data": str(corpus)},
                                          None) is None

@@ -157,26 +157,51 @@ def finetune_runner(method: str, make_step: Callable[[dict], StepFunction], uses
     return run
 
 
+#: Hyperparameters applied after training (the task vector's scale): a shipped edit made with another value
+#: serves by rescaling its factors, so sweeping them costs no training.
+POST_HOC = {"task-vector": "scale"}
+
+
 def shipped_edit(bundle, method: str, concept: Concept, request: dict, index) -> Edit | None:
     """The edit shipped in ``SHIPPED_EDITS/<method>`` when it is this very call's result: same concept and
-    requested hyperparameters, the default code index and corpus, and (checked by :func:`load_edit`'s
-    base fingerprints) the same bundle. The methods are deterministic, so it is what training would
-    make, without minutes of CPU; anything else trains."""
+    requested hyperparameters (a :data:`POST_HOC` one may differ: the factors are rescaled), the default
+    code index and corpus, and (checked by :func:`load_edit`'s base fingerprints) the same bundle. The
+    methods are deterministic, so it is what training would make, without minutes of CPU; anything else
+    trains."""
     folder = SHIPPED_EDITS / method
     source = index if isinstance(index, (str, os.PathLike)) else getattr(index, "source", None)
     default_index = index is None or (source is not None and Path(source).resolve() == DEFAULT_INDEX.resolve())
     if request.get("data") or not default_index or not (folder / EDIT_JSON).is_file():
         return None
+    post_hoc = POST_HOC.get(method)
     try:
         meta = read_edit_meta(folder)
         report = meta.get("report") or {}
-        if report.get("concept") != concept.name or (report.get("details") or {}).get("request") != request:
+        stored = (report.get("details") or {}).get("request") or {}
+        same = {k: v for k, v in stored.items() if k != post_hoc} == {k: v for k, v in request.items() if k != post_hoc}
+        if report.get("concept") != concept.name or not same:
             return None
         edit, _ = load_edit(bundle, folder)
     except EditError:
         return None
+    if post_hoc is not None and stored.get(post_hoc) != request.get(post_hoc):
+        if not stored.get(post_hoc):
+            return None
+        edit = _rescaled(bundle, edit, float(request[post_hoc]) / float(stored[post_hoc]), post_hoc, request)
     edit.report.details["precomputed"] = str(folder)
     return edit
+
+
+def _rescaled(bundle, edit: Edit, ratio: float, name: str, request: dict) -> Edit:
+    """``edit`` with every low-rank change multiplied by ``ratio`` (its hyperparameter ``name`` set to match)."""
+    base = {n: t for n, t in bundle.state_dict().items() if n in edit.factors}
+    factors = {n: (up * ratio, down) for n, (up, down) in edit.factors.items()}
+    tensors = {n: low_rank_update(base[n], up, down) for n, (up, down) in factors.items()}
+    report = replace(edit.report, hyperparameters={**edit.report.hyperparameters, name: request[name]},
+                     layers=layer_changes(base, tensors),
+                     details={**edit.report.details, "request": request, "rescaled_from": edit.report.details.get(
+                         "request", {}).get(name)})
+    return Edit(report, tensors, edit.constraint, factors, edit.route)
 
 
 def _negate(hp: dict) -> float:
