@@ -273,3 +273,19 @@ def test_gated_task_vector_edits_only_the_prompts_its_gate_selects(setup, tmp_pa
     assert meta["route"]["threshold"] == 1.0
     again = TextToMotionPipeline(bundle, encoder, edit=loaded)(request).motions
     assert all(np.array_equal(a.tokens, b.tokens) for a, b in zip(again, routed))
+
+
+def test_interactive_requests_never_train() -> None:
+    """The app's edit requests: the shipped edits serve the default concept (task-vector at any scale, the
+    gated form at any gate setting); a typed concept or a changed training setting is refused with a
+    message naming the CLI, never minutes of CPU inside a request."""
+    from hmu_demo.pipelines.requests import EditRequest, RequestError
+
+    for method in ("task-vector", "task-vector-gated", "esd", "ga"):
+        assert EditRequest(method).method == method
+    EditRequest("task-vector", "violence", {"scale": 2.0})
+    EditRequest("task-vector-gated", "violence", {"threshold": 0.5})
+    for method, concept, hp in (("esd", "jump, hop", {}), ("ga", "violence", {"steps": 3}),
+                                ("task-vector", "violence", {"data": "/elsewhere"})):
+        with pytest.raises(RequestError, match="python -m hmu_demo.unlearn"):
+            EditRequest(method, concept, hp)

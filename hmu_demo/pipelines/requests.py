@@ -23,7 +23,8 @@ from hmu_demo.data.lexicon import resolve_concept as lexicon_concept
 from hmu_demo.motion.skeleton import FPS, MAX_FRAMES
 from hmu_demo.prompt import PromptError, clean_prompt
 from hmu_demo.unlearning.concept import Concept
-from hmu_demo.unlearning.registry import method_names, resolve_concept
+from hmu_demo.unlearning.finetune_methods import served_by_shipped_edit
+from hmu_demo.unlearning.registry import get_method, method_names, resolve_concept
 
 __all__ = ["BACKBONES", "MAX_BATCH_SIZE", "MAX_SECONDS", "MAX_SEED", "MAX_STEPS", "MIN_SECONDS", "CompareRequest",
            "EditRequest", "GenerationRequest", "RequestError", "check_backbone", "check_hyperparameters",
@@ -185,6 +186,7 @@ class EditRequest:
         object.__setattr__(self, "method", check_method(self.method))
         concept_key(self.concept)
         object.__setattr__(self, "hyperparameters", check_hyperparameters(self.hyperparameters))
+        check_no_training(self.method, self.concept, self.hyperparameters)
 
     @property
     def concept_key(self) -> str:
@@ -244,6 +246,24 @@ def check_method(method: object) -> str:
     if not isinstance(method, str) or method not in method_names():
         raise RequestError(f"unknown method {method!r}; choose from {', '.join(method_names())}", "method")
     return method
+
+
+def check_no_training(method: str, concept: Concept | str, hp: Mapping[str, Any]) -> None:
+    """An interactive edit never fine-tunes: a training-based method is served only from its shipped edit
+    (the default concept and settings); anything else would hold the app for minutes of CPU."""
+    if not get_method(method).trains:
+        return
+    try:
+        name = resolve_concept(concept).name
+    except ValueError:
+        return  # the edit itself reports an unknown concept
+    if served_by_shipped_edit(method, name, dict(hp)):
+        return
+    raise RequestError(f"{method} fine-tunes the models, and for this concept or these settings that takes minutes "
+                       "of CPU (its shipped edits took 2-16 minutes on 2 cores): too long for an interactive call. "
+                       f"Make the edit with python -m hmu_demo.unlearn --method {method} --forget KEYWORDS --out DIR "
+                       "(progress bar, resumable) and generate with python -m hmu_demo.generate --edit DIR; here "
+                       f"{method} serves 'violence' with its default settings", "method")
 
 
 def check_hyperparameters(hp: object) -> dict:

@@ -41,7 +41,7 @@ from hmu_demo.unlearning.flagging import DEFAULT_INDEX, concept_split, load_inde
 from hmu_demo.unlearning.gate import DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, ConceptGate
 from hmu_demo.unlearning.index_text import index_motion_text
 from hmu_demo.unlearning.lora import low_rank_update
-from hmu_demo.unlearning.registry import Method, register
+from hmu_demo.unlearning.registry import Method, get_method, register
 from hmu_demo.unlearning.report import EditReport, layer_changes
 from hmu_demo.unlearning.token_objective import Corrupted, corrupt, kl_divergence, logits_on, token_nll
 
@@ -190,6 +190,27 @@ def shipped_edit(bundle, method: str, concept: Concept, request: dict, index) ->
         edit = _rescaled(bundle, edit, float(request[post_hoc]) / float(stored[post_hoc]), post_hoc, request)
     edit.report.details["precomputed"] = str(folder)
     return edit
+
+
+def served_by_shipped_edit(method: str, concept_name: str, overrides: dict) -> bool:
+    """Whether a call of ``method`` for ``concept_name`` with these hyperparameter ``overrides`` (on the
+    embedded bundle, default index and corpus) would load the shipped edit instead of training: what an
+    interactive caller checks before it lets a request train for minutes."""
+    trained = method.removesuffix("-gated")  # a gated form uses its method's weights
+    folder = SHIPPED_EDITS / trained
+    if not (folder / EDIT_JSON).is_file():
+        return False
+    try:
+        report = read_edit_meta(folder).get("report") or {}
+    except EditError:
+        return False
+    stored = (report.get("details") or {}).get("request") or {}
+    request = {"retain_motions": 0, **get_method(method).defaults, **overrides}  # as the runner records it
+    post_hoc = POST_HOC.get(trained)
+    if trained != method:  # the gate's settings are not part of the shipped weights
+        request = {k: v for k, v in request.items() if k not in ("neighbours", "threshold")}
+    return (report.get("concept") == concept_name and not request.get("data")
+            and {k: v for k, v in stored.items() if k != post_hoc} == {k: v for k, v in request.items() if k != post_hoc})
 
 
 def _rescaled(bundle, edit: Edit, ratio: float, name: str, request: dict) -> Edit:
