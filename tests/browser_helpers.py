@@ -27,6 +27,22 @@ def browser_missing() -> str | None:
     return None
 
 
+def browser_test_marks() -> list:
+    """The marks of a browser test module: slow, e2e, skipped without chromium or the embedded bundle; with
+    HMU_REQUIRE_BROWSER=1 (CI) a missing browser fails the module instead of skipping it."""
+    import os
+
+    import pytest
+
+    from hmu_demo.config import EMBEDDED_DIR
+
+    missing = browser_missing()
+    if missing and os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{REQUIRE_ENV}=1 but the browser test cannot run: {missing}", pytrace=False)
+    return [pytest.mark.slow, pytest.mark.e2e, pytest.mark.skipif(missing is not None, reason=str(missing)),
+            pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
+
+
 def chrome(profile: Path, width: int = 1400, height: int = 1300):
     """A headless chromium with autoplay allowed and a fresh profile."""
     from selenium import webdriver

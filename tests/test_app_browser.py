@@ -13,21 +13,15 @@ from pathlib import Path
 
 import pytest
 from app_helpers import REPO
-from browser_helpers import REQUIRE_ENV, browser_missing, chrome, sources, video_state, wait_videos
+from browser_helpers import browser_test_marks, chrome, sources, video_state, wait_videos
 
-from hmu_demo.config import EMBEDDED_DIR
 from hmu_demo.ui.handlers import DEFAULT_METHOD
 
 ARTIFACTS = Path(os.environ.get("HMU_ARTIFACTS", REPO / "test-artifacts"))
 PROMPT = "a man punches and then kicks"
 VIDEOS = ["#composite-video", "#original-video", "#unlearned-video"]
 
-_missing = browser_missing()
-if _missing and os.environ.get(REQUIRE_ENV) == "1":
-    pytest.fail(f"{REQUIRE_ENV}=1 but the browser test cannot run: {_missing}", pytrace=False)
-pytestmark = [pytest.mark.slow, pytest.mark.e2e,
-              pytest.mark.skipif(_missing is not None, reason=str(_missing)),
-              pytest.mark.skipif(not (EMBEDDED_DIR / "bundle.json").is_file(), reason="embedded bundle missing")]
+pytestmark = browser_test_marks()
 
 
 @pytest.fixture(scope="module")

@@ -131,8 +131,8 @@ def test_a_failed_render_still_gives_the_motion_files(broken_encoder_app) -> Non
     assert composite is None and original is None and unlearned is None and judge_u is not None
     folders = sorted(p for p in outputs.iterdir() if p.is_dir())
     last = max(folders, key=lambda p: p.stat().st_mtime)
-    assert sorted(p.name for p in last.iterdir()) == ["edit", "original.bvh", "original_joints.npy",
-                                                      "unlearned.bvh", "unlearned_joints.npy"]
+    assert sorted(p.name for p in last.iterdir()) == ["edit", "original.bvh", "original.glb", "original_joints.npy",
+                                                      "unlearned.bvh", "unlearned.glb", "unlearned_joints.npy"]
     assert "rendering failed" in app.log_text() and "simulated encoder failure" in app.log_text()
     assert app.proc.poll() is None
 

@@ -109,8 +109,8 @@ def test_safe_mode_never_returns_the_original(violent, monkeypatch, tmp_path) ->
     assert result.original is None and result.original_judge is None and result.original_video is None
     assert result.side_by_side_video is None and not any(k.startswith("original") for k in result.files)
     np.testing.assert_array_equal(result.unlearned.joints, violent.unlearned.joints)
-    assert sorted(p.name for p in result.folder.iterdir()) == ["edit", "unlearned.bvh", "unlearned.mp4",
-                                                                "unlearned_joints.npy"]
+    assert sorted(p.name for p in result.folder.iterdir()) == ["edit", "unlearned.bvh", "unlearned.glb",
+                                                                "unlearned.mp4", "unlearned_joints.npy"]
     for method in (None, "original"):
         with pytest.raises(StudioError, match="safe mode"):
             safe.generate(VIOLENT, seconds=SECONDS, method=method, render=False)

@@ -30,6 +30,9 @@ from hmu_demo.ui.redteam import DEFAULT_ATTACK, SAFE_MODE_REFUSAL, attack_summar
     default_budget, default_start, highlighted, in_suite, red_team, start_choices, summary
 from hmu_demo.ui.results import CompareResult
 from hmu_demo.ui.service import ORIGINAL, StudioError, StudioService
+from hmu_demo.ui.videos import has_videos
+from hmu_demo.ui.viewer import viewer_payload
+from hmu_demo.ui.warmup import WarmUpState
 from hmu_demo.unlearning.registry import get_method
 
 log = logging.getLogger(__name__)
@@ -130,20 +133,45 @@ class StudioHandlers:
 
     def __init__(self, service: StudioService) -> None:
         self.service = service
+        self.warm = WarmUpState()
 
     # ------------------------------------------------------------------ compare / generate
     def compare_result(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
                        seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
-                       progress: Callable | None = None, render: bool = True) -> CompareResult:
+                       progress: Callable | None = None, render: bool = True, videos: bool = True) -> CompareResult:
         """Original vs unlearned (same seed and length); the ``/compare`` endpoint returns
-        :meth:`compare_outputs` of it. Under safe mode every original field is None."""
+        :meth:`compare_outputs` of it. Under safe mode every original field is None. ``videos`` False:
+        no MP4s yet (:meth:`render_videos`)."""
         def run() -> CompareResult:
             if progress is not None:
-                progress(0.05, desc=f"{method}: generating, judging and rendering")
+                progress(0.05, desc=f"{method}: generating and judging" + (", rendering" if videos else ""))
             result = self.service.compare(prompt, backbone, method, seed_value(seed), parse_seconds(seconds),
-                                          concept, parse_hyperparameters(hyperparameters), render=render)
+                                          concept, parse_hyperparameters(hyperparameters), render=render,
+                                          videos=videos)
             warn(result)
             return result
+        return guarded(run)
+
+    def compare_motion(self, prompt: str, backbone: str = "momask", method: str = DEFAULT_METHOD, seed: float = 0,
+                       seconds: float | None = 0.0, concept: str = DEFAULT_CONCEPT, hyperparameters: str = "{}",
+                       progress: Callable | None = None) -> tuple:
+        """The page's fast path (``/compare_motion``): (the 3D viewer's JSON, original judge, unlearned judge,
+        the result) right after generation and judging; NPY, BVH and glTF are written, no MP4 yet."""
+        result = self.compare_result(prompt, backbone, method, seed, seconds, concept, hyperparameters, progress,
+                                     videos=False)
+        payload = guarded(lambda: viewer_payload(result))
+        return payload, judge_label(result.original_judge), judge_label(result.unlearned_judge), result
+
+    def render_videos(self, result: CompareResult | None) -> tuple:
+        """(side-by-side, original, unlearned) MP4s of a comparison, rendered now unless they exist."""
+        def run() -> tuple:
+            if result is None:
+                raise StudioError("generate a comparison first: the videos are of the last comparison")
+            if not has_videos(result):
+                self.service.render_videos(result)
+                if result.render_error:
+                    gr.Warning(result.render_error)
+            return self.compare_outputs(result)[:3]
         return guarded(run)
 
     @staticmethod
@@ -167,12 +195,12 @@ class StudioHandlers:
 
     @staticmethod
     def downloads(result: CompareResult | None) -> list[str]:
-        """MP4, BVH and NPY of both motions, then the edit's weights and report."""
+        """MP4 (once rendered), glTF, BVH and NPY of both motions, then the edit's weights and report."""
         if result is None:
             return []
         files = [result.side_by_side_video, result.original_video, result.unlearned_video]
         for side in ("original", "unlearned"):
-            files += [result.files.get(f"{side}_bvh"), result.files.get(f"{side}_npy")]
+            files += [result.files.get(f"{side}_{kind}") for kind in ("glb", "bvh", "npy")]
         edit_dir = result.files.get("edit_dir")
         if edit_dir is not None:
             files += sorted(Path(edit_dir).iterdir())

@@ -1,7 +1,8 @@
 """The Gradio app: compare, live unlearning, codebook inspector, red team, benchmark, and its named API.
 
-Named endpoints (``gradio_client``): ``/compare``, ``/generate``, ``/unlearn``, ``/inspect``,
-``/code_motion``, ``/redteam``. Everything else (filling hyperparameter defaults, refreshing the inspector
+Named endpoints (``gradio_client``): ``/compare`` (with the videos), ``/compare_motion`` (what the page's
+button calls: the 3D viewer's JSON and the judges, no video; the videos follow), ``/generate``, ``/unlearn``,
+``/inspect``, ``/code_motion``, ``/redteam``. Everything else (filling hyperparameter defaults, refreshing the inspector
 after a comparison, the red team's choices for an attack) is private. The layout holds no logic: it wires widgets to
 :class:`~hmu_demo.ui.handlers.StudioHandlers`.
 """
@@ -21,6 +22,7 @@ from hmu_demo.ui.redteam import APP_BUDGETS, DEFAULT_ATTACK, attack_summary, bud
     default_start, start_choices
 from hmu_demo.ui.results import CompareResult
 from hmu_demo.ui.service import ORIGINAL, StudioService
+from hmu_demo.ui.viewer import viewer_block
 from hmu_demo.unlearning.registry import all_methods
 
 BENCHMARK_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "benchmark_embedded"
@@ -53,9 +55,10 @@ CLICK_TO_PLAY_JS = """
 }
 """
 
-#: Runs in the browser when a comparison starts: the videos on screen stop decoding, so a small
-#: machine spends its cores on the new comparison (the new videos autoplay when they arrive).
-PAUSE_VIDEOS_JS = "(...args) => { document.querySelectorAll('video').forEach((v) => v.pause()); return args; }"
+#: Runs in the browser when a comparison starts: the videos on screen stop decoding and the 3D viewer stops
+#: drawing, so a small machine spends its cores on the new comparison (the new one plays when it arrives).
+PAUSE_VIDEOS_JS = ("(...args) => { document.querySelectorAll('video').forEach((v) => v.pause());"
+                   " try { if (window.hmuViewer) window.hmuViewer.pause(); } catch (e) {} return args; }")
 
 CSS = """
 #composite-video video { max-height: 62vh; }
@@ -127,7 +130,7 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                     for group, prompts in example_groups().items():
                         gr.Examples([[p] for p in prompts], inputs=[prompt], label=group, examples_per_page=8)
                     with gr.Row():
-                        backbone = gr.Radio(backbones, value="momask", label="Backbone")
+                        backbone = gr.Radio(backbones, value="momask", label="Backbone", elem_id="backbone-radio")
                         seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                     seconds = gr.Slider(0.0, MAX_SECONDS, value=0.0, step=0.1, elem_id="seconds-slider",
                                         label="Length in seconds (0: the model's length estimator)")
@@ -144,12 +147,20 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                         unlearn_btn = gr.Button("Apply unlearning to this concept", elem_id="unlearn-btn")
                     unlearn_summary = gr.Markdown()
                 with gr.Column(scale=5):
-                    composite = gr.Video(label="original | unlearned (same seed)", autoplay=True, loop=True,
-                                         elem_id="composite-video", visible=not safe, interactive=False,
-                                         show_label=False)
+                    warm_status = gr.Markdown(handlers.warm.message(), elem_id="warmup-status", visible=False)
+                    viewer = viewer_block()
                     with gr.Row():
                         original_judge = gr.Label(label="Judge: original", visible=not safe)
                         unlearned_judge = gr.Label(label="Judge: unlearned")
+                    status = gr.Markdown(elem_id="status")
+                    with gr.Row(equal_height=True):
+                        videos_btn = gr.Button("Render the videos (MP4)", elem_id="videos-btn", size="sm", scale=0,
+                                               min_width=220)
+                        auto_videos = gr.Checkbox(True, label="render the videos after every comparison",
+                                                  elem_id="auto-videos", scale=1)
+                    composite = gr.Video(label="original | unlearned (same seed)", autoplay=True, loop=True,
+                                         elem_id="composite-video", visible=not safe, interactive=False,
+                                         show_label=False)
                     with gr.Row():
                         # Each motion on its own: ready to play or download; only the composite
                         # autoplays (three decoders at once would slow a small machine down).
@@ -157,10 +168,10 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
                                                   elem_id="original-video", visible=not safe, interactive=False)
                         unlearned_video = gr.Video(label="unlearned", loop=True, show_label=False, autoplay=safe,
                                                    elem_id="unlearned-video", interactive=False)
-                    status = gr.Markdown(elem_id="status")
-                    downloads = gr.File(label="Downloads: MP4, BVH and NPY of both motions; the edit "
-                                              "(edit.safetensors + edit.json)", file_count="multiple",
-                                        interactive=False)
+                    downloads = gr.File(label="Downloads: MP4, glTF (.glb, animated mannequin), BVH and NPY of both "
+                                              "motions; the edit (edit.safetensors + edit.json)",
+                                        file_count="multiple", interactive=False)
+                    compare_api = gr.Button("compare (API)", visible=False)
                     with gr.Accordion("Edit report (JSON) and files of the last applied unlearning", open=False):
                         report_json = gr.JSON(label="EditReport")
                         edit_files = gr.File(label="Edit files", file_count="multiple", interactive=False)
@@ -249,14 +260,15 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
             return (*handlers.compare_outputs(result), result)
 
         def after_compare(result: CompareResult | None):
-            """Status line and downloads (cheap: the videos are loading in the browser meanwhile)."""
+            """Status line and downloads (cheap: the bodies are moving in the viewer meanwhile)."""
             if result is None:
                 return gr.skip(), gr.skip()
             t = result.timings
+            rendering = f"rendering {t.rendering:.2f} s" if t.rendering else "videos not rendered yet"
             line = (f"{result.method} on **{result.concept}**"
                     f"{' (edit from the cache)' if result.edit_cached else ''}; "
                     f"{result.unlearned.seconds:.1f} s motion; generation {t.generation:.2f} s, judging "
-                    f"{t.judging:.2f} s, rendering {t.rendering:.2f} s, edit {t.edit:.2f} s")
+                    f"{t.judging:.2f} s, {rendering}, edit {t.edit:.2f} s")
             if result.original is not None:
                 line += "; the edit changed this motion" if result.changed else "; the edit left this motion unchanged"
             for note in result.notes:
@@ -275,16 +287,42 @@ def build_app(service: StudioService, handlers: StudioHandlers | None = None) ->
             return view.codebook, view.original_timeline, view.unlearned_timeline, view.condition_shift
 
         compare_outputs = [composite, original_video, unlearned_video, original_judge, unlearned_judge, last]
-        # One progress overlay (on the main video), not five: each animates, and in a browser on the
-        # same small machine as the server every repaint takes CPU from the comparison.
-        progress_on = [unlearned_video] if safe else [composite]
+        video_outputs = [composite, original_video, unlearned_video, status, downloads]
+        video_progress = [unlearned_video] if safe else [composite]
         inspector_outputs = [codebook, timeline_original, timeline_unlearned, shift]
-        compare_btn.click(compare, compare_inputs, compare_outputs, api_name="compare", concurrency_id="studio",
-                          js=PAUSE_VIDEOS_JS, show_progress_on=progress_on,
-                          ).success(after_compare, [last], [status, downloads], api_visibility="private")
-        prompt.submit(compare, compare_inputs, compare_outputs, api_visibility="private", concurrency_id="studio",
-                      js=PAUSE_VIDEOS_JS, show_progress_on=progress_on,
-                      ).success(after_compare, [last], [status, downloads], api_visibility="private")
+        # The API's /compare renders the videos in the same call (as it always did); the page uses the fast
+        # path: /compare_motion returns the viewer's joints and the judges, the videos follow.
+        compare_api.click(compare, compare_inputs, compare_outputs, api_name="compare", concurrency_id="studio")
+
+        def compare_motion(prompt: str, backbone: str, method: str, seed: float, seconds: float, concept: str,
+                           hyperparameters: str, progress: gr.Progress = gr.Progress()):
+            return handlers.compare_motion(prompt, backbone, method, seed, seconds, concept, hyperparameters,
+                                           progress)
+
+        def videos(result: CompareResult | None, auto: bool = True):
+            if result is None or not auto:
+                return [gr.skip()] * len(video_outputs)
+            paths = handlers.render_videos(result)
+            line, files = after_compare(result)
+            return (*paths, line, files)
+
+        for trigger, api in ((compare_btn.click, {"api_name": "compare_motion"}),
+                             (prompt.submit, {"api_visibility": "private"})):
+            trigger(compare_motion, compare_inputs, [viewer, original_judge, unlearned_judge, last], **api,
+                    concurrency_id="studio", js=PAUSE_VIDEOS_JS, show_progress_on=[viewer],
+                    ).success(after_compare, [last], [status, downloads], api_visibility="private",
+                              ).success(videos, [last, auto_videos], video_outputs, api_visibility="private",
+                                        concurrency_id="studio", show_progress_on=video_progress)
+        videos_btn.click(videos, [last], video_outputs, api_visibility="private", concurrency_id="studio",
+                         show_progress_on=video_progress)
+
+        def warm_tick():
+            text = handlers.warm.message()
+            return gr.update(value=text, visible=bool(text)), gr.Timer(active=bool(text))
+
+        warm_timer = gr.Timer(1.0)
+        warm_timer.tick(warm_tick, None, [warm_status, warm_timer], api_visibility="private", queue=False)
+        demo.load(warm_tick, None, [warm_status, warm_timer], api_visibility="private", queue=False)
         inspector_tab.select(inspect_last, [last], inspector_outputs, api_visibility="private")
 
         def method_changed(name: str):

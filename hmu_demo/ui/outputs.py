@@ -23,6 +23,9 @@ import numpy as np
 from hmu_demo.cli import one_line
 from hmu_demo.motion.bvh import write_bvh
 from hmu_demo.pipelines.text_to_motion import Motion
+from hmu_demo.render.body_default import STYLE_BLUE
+from hmu_demo.render.gltf import write_glb
+from hmu_demo.ui.viewer import STYLES
 from hmu_demo.unlearning.edit import Edit
 from hmu_demo.unlearning.edit_io import EDIT_JSON, EDIT_WEIGHTS, save_edit
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 #: leaves only a hidden ``.partial-*`` folder (removed at the next start), never a half-written result.
 STAGING_PREFIX = ".partial-"
 #: Added to a failed render's message where the motion files are still written.
-STILL_DOWNLOADABLE = "; the motion is still downloadable as NPY and BVH"
+STILL_DOWNLOADABLE = "; the motion is still downloadable as NPY, BVH and glTF"
 
 
 class CallFolder:
@@ -115,11 +118,13 @@ def render_or_explain(render: Callable[[], None], folder: Path) -> str | None:
 
 
 def write_motion(motion: Motion, folder: Path, stem: str) -> dict[str, Path]:
-    """``<stem>_joints.npy`` and ``<stem>.bvh``, by their keys ``<stem>_npy`` and ``<stem>_bvh``."""
-    npy, bvh = folder / f"{stem}_joints.npy", folder / f"{stem}.bvh"
+    """``<stem>_joints.npy``, ``<stem>.bvh`` and ``<stem>.glb`` (the mannequin animated by the motion), by
+    their keys ``<stem>_npy``, ``<stem>_bvh`` and ``<stem>_glb``."""
+    npy, bvh, glb = folder / f"{stem}_joints.npy", folder / f"{stem}.bvh", folder / f"{stem}.glb"
     np.save(npy, motion.joints)
     write_bvh(motion.joints, bvh)
-    return {f"{stem}_npy": npy, f"{stem}_bvh": bvh}
+    write_glb(motion.joints, glb, name=motion.prompt or stem, style=STYLES.get(stem, STYLE_BLUE))
+    return {f"{stem}_npy": npy, f"{stem}_bvh": bvh, f"{stem}_glb": glb}
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

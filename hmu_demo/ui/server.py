@@ -20,6 +20,7 @@ from hmu_demo.render.config import RenderConfig
 from hmu_demo.ui.handlers import DEFAULT_METHOD, StudioHandlers
 from hmu_demo.ui.layout import build_app, launch_options
 from hmu_demo.ui.service import ServiceConfig, StudioError, StudioService
+from hmu_demo.ui.viewer import STATIC_DIR, viewer_payload
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +99,23 @@ def output_folder() -> Path | None:
 
 
 def warm_up(service: StudioService, handlers: StudioHandlers) -> float:
-    """Load the models, make the default edit and run one small comparison (torch, GL and ffmpeg start
-    up on it); returns the seconds it took. Failures are logged: the app keeps serving."""
+    """Load the models, make the default edit and run one small comparison for the page's 3D viewer (no
+    files: what a click needs is then warm), then the same comparison with its files and videos (GL and
+    ffmpeg start up on them, in one call folder); returns the seconds it took. Steps are recorded in
+    ``handlers.warm`` for the page. Failures are logged: the app keeps serving."""
     start = time.perf_counter()
+    if handlers.warm.started is None:
+        handlers.warm.mark("started")
     try:
         service.warm_up()
+        viewer_payload(handlers.compare_result(WARM_UP_PROMPT, "momask", DEFAULT_METHOD, 0, 2.0, render=False))
+        handlers.warm.mark("ready")
+        log.info("warm-up: comparisons ready after %.1f s", time.perf_counter() - start)
         handlers.compare_result(WARM_UP_PROMPT, "momask", DEFAULT_METHOD, 0, 2.0)
+        handlers.warm.mark("done")
     except Exception as err:  # noqa: BLE001 - a failed warm-up must not stop the app
         log.warning("warm-up failed: %s", err)
+        handlers.warm.mark("done", error=str(err).splitlines()[0] if str(err) else type(err).__name__)
     return time.perf_counter() - start
 
 
@@ -134,8 +144,11 @@ def launch(host: str | None = None, port: int | None = None, safe_mode: bool | N
     for problem in service.problems:
         print(f"HMU Studio: {problem.message()}", flush=True)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    if warm:
+        handlers.warm.mark("started")   # before the first page can load: it then says "warming up"
+    # Served: the call folders and the 3D viewer's scripts (viewer.js and the vendored three.js).
     _, url, _ = demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
-                            allowed_paths=[str(service.output_dir)], show_error=True, quiet=True,
+                            allowed_paths=[str(service.output_dir), str(STATIC_DIR)], show_error=True, quiet=True,
                             **launch_options())
     log.info("HMU Studio on %s (%s mode) after %.1f s", url, "safe" if service.safe_mode else "full",
              time.perf_counter() - started)

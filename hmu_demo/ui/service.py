@@ -13,8 +13,9 @@ The public calls (``compare``, ``generate``, ``unlearned``, ``export_edit``, ``c
 one long-lived thread (:mod:`hmu_demo.ui.studio_thread`): memory then stays flat under load.
 
 ``compare`` generates the original and the unlearned motion with the same seed and length, judges
-both, renders one synchronised side-by-side MP4 plus each motion alone on the default body, and
-writes the downloads (joints .npy, .bvh, and the edit folder). ``generate`` does the same for one motion.
+both, renders one synchronised side-by-side MP4 plus each motion alone on the default body (or, with
+``videos=False``, leaves that to ``render_videos``, in a call folder of its own), and writes the
+downloads (joints .npy, .bvh, animated .glb, and the edit folder). ``generate`` does the same for one motion.
 
 Safe mode (deployment switch): ``HMU_SAFE_MODE=1`` in the environment when the service is built, or
 ``StudioService(safe_mode=True)`` (the argument wins over the environment). Under it no call returns
@@ -46,7 +47,7 @@ from hmu_demo.pipelines.compare import CompareOutput, ComparePipeline
 from hmu_demo.pipelines.requests import BACKBONES, CompareRequest, EditRequest, RequestError, concept_key, \
     make_concept
 from hmu_demo.pipelines.text_to_motion import TextToMotionPipeline
-from hmu_demo.render.api import render_comparison, render_side_by_side, render_video
+from hmu_demo.render.api import render_video
 from hmu_demo.render.config import RenderConfig
 from hmu_demo.ui.edits import CachedEdit, EditCache
 from hmu_demo.ui.inspector import code_motion_joints
@@ -55,6 +56,7 @@ from hmu_demo.ui.outputs import STILL_DOWNLOADABLE, CallFolder, OutputRoots, ren
 from hmu_demo.ui.resources import INDEX, MODELS, Resources, load_resources
 from hmu_demo.ui.results import CompareResult, GenerateResult, Timings, timed
 from hmu_demo.ui.studio_thread import on_studio_thread
+from hmu_demo.ui.videos import LABELS, render_compare_videos
 from hmu_demo.unlearning.concept import Concept
 from hmu_demo.unlearning.registry import apply, method_names
 from hmu_demo.unlearning.report import EditReport
@@ -63,7 +65,6 @@ __all__ = ["ORIGINAL", "SAFE_MODE_ENV", "ServiceConfig", "StudioError", "StudioS
 
 SAFE_MODE_ENV = "HMU_SAFE_MODE"
 ORIGINAL = "original"
-LABELS = ("original", "unlearned")
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -328,8 +329,10 @@ class StudioService:
     def compare(self, prompt: str, backbone: str = "momask", method: str = "segment-repair", seed: int = 0,
                 seconds: float | None = None, concept: Concept | str = "violence",
                 hyperparameters: Mapping[str, Any] | None = None, render: bool = True,
-                out_dir: str | os.PathLike | None = None) -> CompareResult:
-        """Original vs unlearned motion for ``prompt`` (same seed and length), judged, rendered, exported."""
+                out_dir: str | os.PathLike | None = None, videos: bool = True) -> CompareResult:
+        """Original vs unlearned motion for ``prompt`` (same seed and length), judged, rendered, exported.
+        ``render`` False: motions and verdicts only (no files); ``videos`` False: the files without the MP4s
+        (:meth:`render_videos` makes them later)."""
         request = _checked(lambda: CompareRequest(prompt, backbone, method, concept, hyperparameters, seed, seconds))
         self._available(request.backbone)
         timings = Timings()
@@ -342,41 +345,46 @@ class StudioService:
                                out.unlearned_judge, entry.report, cached, self.safe_mode, timings, notes=out.notes,
                                edited_bundle=entry.bundle)
         if render:
-            self._compare_outputs(result, entry, out_dir)
+            self._compare_outputs(result, entry, out_dir, videos)
         return result
 
-    def _compare_outputs(self, result: CompareResult, entry: CachedEdit, out_dir: str | os.PathLike | None) -> None:
+    def _compare_outputs(self, result: CompareResult, entry: CachedEdit, out_dir: str | os.PathLike | None,
+                         videos: bool = True) -> None:
         with self._call_folder(out_dir) as call:
             folder = call.path
-            with timed(result.timings, "rendering"):
-                result.render_error = render_or_explain(lambda: self._render_compare(result, folder), folder)
-            if result.render_error:
-                result.render_error += STILL_DOWNLOADABLE
-                result.side_by_side_video = result.original_video = result.unlearned_video = None
+            if videos:
+                self._videos_into(result, folder)
             with timed(result.timings, "export"):
                 for stem, motion in ((LABELS[0], result.original), (LABELS[1], result.unlearned)):
                     if motion is not None:
                         result.files.update(write_motion(motion, folder, stem))
                 result.files["edit_dir"] = self._write_edit(entry, call, result.backbone)
         result.folder = call.final
-        result.side_by_side_video, result.original_video, result.unlearned_video = map(
-            call.moved, (result.side_by_side_video, result.original_video, result.unlearned_video))
+        self._publish_videos(result, call)
         result.files = {k: call.moved(v) for k, v in result.files.items()}
         entry.saved = call.moved(entry.saved)
 
-    def _render_compare(self, result: CompareResult, folder: Path) -> None:
-        if result.original is None:
-            result.unlearned_video = render_video(result.unlearned.joints, folder / "unlearned.mp4",
-                                                  replace(self._render_config(), label=LABELS[1]))
-            return
-        config = self._render_config(result.prompt)
-        pair = (result.original.joints, result.unlearned.joints)
-        if not self.config.single_videos:
-            result.side_by_side_video = render_side_by_side(*pair, folder / "side_by_side.mp4", config, labels=LABELS)
-            return
-        (result.side_by_side_video, result.original_video,
-         result.unlearned_video) = render_comparison(*pair, folder / "side_by_side.mp4", folder / "original.mp4",
-                                                     folder / "unlearned.mp4", config, labels=LABELS)
+    def _videos_into(self, result: CompareResult, folder: Path) -> None:
+        with timed(result.timings, "rendering"):
+            result.render_error = render_or_explain(
+                lambda: render_compare_videos(result, folder, self.config.render, self.config.single_videos), folder)
+        if result.render_error:
+            result.render_error += STILL_DOWNLOADABLE
+            result.side_by_side_video = result.original_video = result.unlearned_video = None
+
+    @staticmethod
+    def _publish_videos(result: CompareResult, call: CallFolder) -> None:
+        result.side_by_side_video, result.original_video, result.unlearned_video = map(
+            call.moved, (result.side_by_side_video, result.original_video, result.unlearned_video))
+
+    @on_studio_thread
+    def render_videos(self, result: CompareResult, out_dir: str | os.PathLike | None = None) -> CompareResult:
+        """The MP4s of a comparison made with ``videos=False`` (the page's 3D viewer path), rendered now into
+        a new call folder; ``result`` gets their paths (or ``render_error``) and is returned."""
+        with self._call_folder(out_dir) as call:
+            self._videos_into(result, call.path)
+        self._publish_videos(result, call)
+        return result
 
     @on_studio_thread
     def generate(self, prompt: str, backbone: str = "momask", seed: int = 0, seconds: float | None = None,
@@ -420,7 +428,7 @@ class StudioService:
                 result.video = None
             with timed(result.timings, "export"):
                 files = write_motion(result.motion, folder, "motion")
-                result.files = {"npy": files["motion_npy"], "bvh": files["motion_bvh"]}
+                result.files = {"npy": files["motion_npy"], "bvh": files["motion_bvh"], "glb": files["motion_glb"]}
                 if entry is not None:
                     result.files["edit_dir"] = self._write_edit(entry, call, result.backbone)
         result.folder, result.video = call.final, call.moved(result.video)
