@@ -260,7 +260,7 @@ def check_no_training(method: str, concept: Concept | str, hp: Mapping[str, Any]
     if served_by_shipped_edit(method, name, dict(hp)):
         return
     raise RequestError(f"{method} fine-tunes the models, and for this concept or these settings that takes minutes "
-                       "of CPU (its shipped edits took 2-16 minutes on 2 cores): too long for an interactive call. "
+                       "of CPU (2.5-3 minutes on an idle 2-core CPU, more under load): too long for an interactive call. "
                        f"Make the edit with python -m hmu_demo.unlearn --method {method} --forget KEYWORDS --out DIR "
                        "(progress bar, resumable) and generate with python -m hmu_demo.generate --edit DIR; here "
                        f"{method} serves 'violence' with its default settings", "method")
