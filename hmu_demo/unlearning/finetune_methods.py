@@ -125,8 +125,7 @@ def finetune_runner(method: str, make_step: Callable[[dict], StepFunction], uses
     """The registry's function for a fine-tuning method: data, loop, then W' = W + sign(hp)·Δ."""
 
     def run(bundle, concept: Concept, *, text_encoder, index=None, steps: int, lr: float, batch_size: int,
-            rank: int, alpha: float, seed: int, forget_motions: int, data: str, retain_motions: int = 0,
-            progress: bool = True, **hp) -> Edit:
+            rank: int, alpha: float, seed: int, forget_motions: int, data: str, retain_motions: int = 0, **hp) -> Edit:
         start = time.perf_counter()
         request = {"steps": steps, "lr": lr, "batch_size": batch_size, "rank": rank, "alpha": alpha, "seed": seed,
                    "forget_motions": forget_motions, "retain_motions": retain_motions, "data": data, **hp}
@@ -144,7 +143,7 @@ def finetune_runner(method: str, make_step: Callable[[dict], StepFunction], uses
                  "data": data, **hp}
         identity = {"method": method, "concept": concept.name, "keywords": list(concept.forget), **hyper}
         deltas, originals, details = finetune_networks(bundle, step, forget, retain if uses_retain else None,
-                                                       settings, identity, progress)
+                                                       settings, identity)
         factor = sign(hp)
         factors = {name: (factor * up, down) for name, (up, down) in deltas.items()}
         new = {name: low_rank_update(originals[name], up, down) for name, (up, down) in factors.items()}
@@ -175,11 +174,8 @@ def shipped_edit(bundle, method: str, concept: Concept, request: dict, index) ->
         return None
     post_hoc = POST_HOC.get(method)
     try:
-        meta = read_edit_meta(folder)
-        report = meta.get("report") or {}
-        stored = (report.get("details") or {}).get("request") or {}
-        same = {k: v for k, v in stored.items() if k != post_hoc} == {k: v for k, v in request.items() if k != post_hoc}
-        if report.get("concept") != concept.name or not same:
+        stored = _stored_request(folder, concept.name)
+        if stored is None or not _same_request(stored, request, post_hoc):
             return None
         edit, _ = load_edit(bundle, folder)
     except EditError:
@@ -192,25 +188,36 @@ def shipped_edit(bundle, method: str, concept: Concept, request: dict, index) ->
     return edit
 
 
+def _stored_request(folder: Path, concept_name: str) -> dict | None:
+    """The hyperparameters a shipped edit was made with, when it exists and is for ``concept_name``."""
+    try:
+        report = read_edit_meta(folder).get("report") or {}
+    except EditError:
+        return None
+    if report.get("concept") != concept_name:
+        return None
+    return (report.get("details") or {}).get("request") or {}
+
+
+def _same_request(stored: dict, request: dict, post_hoc: str | None) -> bool:
+    """Equal requests, the corpus the default one, a :data:`POST_HOC` hyperparameter aside."""
+    if request.get("data"):
+        return False
+    return {k: v for k, v in stored.items() if k != post_hoc} == {k: v for k, v in request.items() if k != post_hoc}
+
+
 def served_by_shipped_edit(method: str, concept_name: str, overrides: dict) -> bool:
     """Whether a call of ``method`` for ``concept_name`` with these hyperparameter ``overrides`` (on the
     embedded bundle, default index and corpus) would load the shipped edit instead of training: what an
     interactive caller checks before it lets a request train for minutes."""
     trained = method.removesuffix("-gated")  # a gated form uses its method's weights
-    folder = SHIPPED_EDITS / trained
-    if not (folder / EDIT_JSON).is_file():
+    stored = _stored_request(SHIPPED_EDITS / trained, concept_name)
+    if stored is None:
         return False
-    try:
-        report = read_edit_meta(folder).get("report") or {}
-    except EditError:
-        return False
-    stored = (report.get("details") or {}).get("request") or {}
     request = {"retain_motions": 0, **get_method(method).defaults, **overrides}  # as the runner records it
-    post_hoc = POST_HOC.get(trained)
     if trained != method:  # the gate's settings are not part of the shipped weights
         request = {k: v for k, v in request.items() if k not in ("neighbours", "threshold")}
-    return (report.get("concept") == concept_name and not request.get("data")
-            and {k: v for k, v in stored.items() if k != post_hoc} == {k: v for k, v in request.items() if k != post_hoc})
+    return _same_request(stored, request, POST_HOC.get(trained))
 
 
 def _rescaled(bundle, edit: Edit, ratio: float, name: str, request: dict) -> Edit:
