@@ -380,7 +380,7 @@ class Viewer {
   }
 
   play() { this.playing = true; this.playButton.textContent = 'Pause'; this.dirty = true; }
-  pause() { this.playing = false; this.playButton.textContent = 'Play'; this.dirty = true; }
+  pause() { this.playing = false; this.playButton.textContent = 'Play'; this.dirty = true; this.pose(); }
   setSpeed(speed) { this.speed = speed; this.speedSelect.value = String(speed); }
   setOverlay(overlay) { this.overlay = !!overlay; this.overlayBox.checked = this.overlay; this.layout(); }
 
